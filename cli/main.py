@@ -1,0 +1,88 @@
+"""The `evlog` command group: thin click commands over library calls."""
+from __future__ import annotations
+
+import sys
+from typing import Optional, Tuple
+
+import click
+
+from eventlog import Error, __version__
+from eventlog.inspect import format_record, record_json, verify
+from eventlog.reader import LogReader, resolve_run_folder
+
+USAGE_EXIT = 2
+
+
+def _usage_fail(message: str) -> "click.exceptions.Exit":
+    click.echo(f"evlog: {message}", err=True)
+    return click.exceptions.Exit(USAGE_EXIT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evlog")
+def main() -> None:
+    """evlog: experiment tracking on an append-only event log."""
+
+
+@main.command()
+@click.argument("path")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new records as they arrive.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--type", "types", multiple=True, metavar="T", help="Only records of this type (repeatable).")
+@click.option("--until-exit/--no-until-exit", default=True, show_default=True,
+              help="With --follow: stop after the run's exit record.")
+def tail(path: str, follow: bool, as_json: bool, types: Tuple[str, ...], until_exit: bool) -> None:
+    """Print the records of the run folder PATH."""
+    def warn(d) -> None:  # noqa: ANN001
+        click.echo(f"evlog: warning: damage: {d}", err=True)
+
+    try:
+        reader = LogReader(path, on_damage=warn)
+    except Error as exc:
+        raise _usage_fail(str(exc))
+    stream = reader.follow(until_exit=until_exit) if follow else reader.records()
+    out = sys.stdout
+    try:
+        for rec in stream:
+            if types and rec.type not in types:
+                continue
+            out.write((record_json(rec) if as_json else format_record(rec)) + "\n")
+            if follow:
+                out.flush()
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        sys.stderr.close()
+        return
+    if reader.pending_bytes and not follow:
+        click.echo(f"evlog: {reader.pending_bytes} bytes at the end are not yet readable (torn or in-flight frame)",
+                   err=True)
+
+
+@main.command(name="verify")
+@click.argument("paths", nargs=-1, required=True)
+def verify_cmd(paths: Tuple[str, ...]) -> None:
+    """Check run folders for damage: exit 0 when clean, 1 when damage was found, 2 on usage errors."""
+    folders = []
+    for p in paths:
+        try:
+            folders.append(resolve_run_folder(p))
+        except Error as exc:
+            raise _usage_fail(str(exc))
+    damaged = False
+    for folder in folders:
+        report = verify(folder)
+        status = "ok" if report.clean else "DAMAGED"
+        click.echo(f"{status} {report.folder}: {report.records} records recovered")
+        for d in report.damage:
+            click.echo(f"  damage: {d.file} offset {d.offset}: {d.length} bytes lost ({d.reason})")
+        for first, count in report.seq_gaps:
+            click.echo(f"  missing: {count} records from seq {first}")
+        if report.pending_bytes:
+            click.echo(f"  torn tail: {report.pending_bytes} bytes not yet readable at the end")
+        damaged = damaged or not report.clean
+    sys.exit(1 if damaged else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

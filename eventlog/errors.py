@@ -1,0 +1,42 @@
+"""The exception hierarchy: every error evlog raises on purpose derives from `Error`."""
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Base class of every error evlog raises on purpose."""
+
+
+class UsageError(Error, ValueError):
+    """An argument has a wrong value; the message names the argument and the fix."""
+
+
+class ArgumentTypeError(Error, TypeError):
+    """An argument has a wrong type; the message names the argument and the fix."""
+
+
+class NotARunFolderError(UsageError):
+    """A path given as a run folder does not exist or holds no evlog log."""
+
+
+class FormatVersionError(Error):
+    """A segment was written in a format version this reader cannot read."""
+
+
+class WriterLockedError(Error):
+    """Another process already writes this run folder (one writer per run)."""
+
+
+class WriterClosedError(Error):
+    """The writer was closed (or the run finished); nothing more can be appended."""
+
+
+class ForkedWriterError(Error):
+    """A forked child tried to write into its parent's log."""
+
+
+class WriterIOError(Error, OSError):
+    """The background writer failed to write a frame (disk full, I/O error)."""
+
+
+class UnpackableValueError(Error, TypeError):
+    """A record payload holds a value msgpack cannot encode."""

@@ -1,0 +1,285 @@
+"""Segment files: the header frame, zstd frame boundaries, and scanning a segment's bytes.
+
+A segment is a valid zstd stream: one skippable frame (the evlog header) followed by ordinary
+zstd frames, each holding whole msgpack records. spec/format.md is the normative description.
+"""
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
+
+import msgpack
+import zstandard
+
+from .errors import FormatVersionError
+
+FORMAT_VERSION = 1
+SEGMENT_MAGIC = b"EVLOGSEG"
+SKIPPABLE_MAGIC = 0x184D2A5E  # any of 0x184D2A50..5F is a skippable frame; this one is evlog's
+ZSTD_MAGIC = 0xFD2FB528
+ZSTD_MAGIC_BYTES = struct.pack("<I", ZSTD_MAGIC)
+SEGMENT_NAME = re.compile(r"^seg-(\d{6,})\.zst$")
+LOG_DIR = "log"
+
+_HEADER_FIXED = struct.Struct("<8sHHIQB")  # magic, version, flags, segment, first seq, id length
+
+
+class Record(NamedTuple):
+    """One decoded record: the envelope fields and the type-specific body."""
+
+    seq: int
+    type: str
+    time: float
+    body: dict
+
+
+@dataclass(frozen=True)
+class SegmentHeader:
+    """The fields of a segment's header frame."""
+
+    version: int
+    segment: int
+    first_seq: int
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A byte range that could not be read: where, how long, and why."""
+
+    file: str
+    offset: int
+    length: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.length} bytes unreadable at offset {self.offset} ({self.reason})"
+
+
+def segment_name(number: int) -> str:
+    """File name of segment `number`; names sort in segment order."""
+    return f"seg-{number:06d}.zst"
+
+
+def encode_header(segment: int, first_seq: int, run_id: str) -> bytes:
+    """The skippable zstd frame that opens every segment."""
+    rid = run_id.encode("ascii")
+    body = _HEADER_FIXED.pack(SEGMENT_MAGIC, FORMAT_VERSION, 0, segment, first_seq, len(rid)) + rid
+    body += struct.pack("<I", zlib.crc32(body))
+    return struct.pack("<II", SKIPPABLE_MAGIC, len(body)) + body
+
+
+def decode_header(payload: bytes) -> Optional[SegmentHeader]:
+    """Parse a skippable frame's payload; None when it is not a valid evlog header.
+
+    Raises FormatVersionError for a well-formed header of a newer format version.
+    """
+    if len(payload) < _HEADER_FIXED.size + 4 or payload[:8] != SEGMENT_MAGIC:
+        return None
+    magic, version, _flags, seg, first, idlen = _HEADER_FIXED.unpack_from(payload)
+    end = _HEADER_FIXED.size + idlen
+    if len(payload) != end + 4 or struct.unpack_from("<I", payload, end)[0] != zlib.crc32(payload[:end]):
+        return None
+    if version != FORMAT_VERSION:
+        raise FormatVersionError(
+            f"segment format version {version} is not readable by this evlog "
+            f"(it reads version {FORMAT_VERSION}); upgrade evlog to read this run"
+        )
+    try:
+        rid = payload[_HEADER_FIXED.size:end].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return SegmentHeader(version, seg, first, rid)
+
+
+class _Truncated(Exception):
+    pass
+
+
+class _Malformed(Exception):
+    pass
+
+
+def zstd_frame_end(data: bytes, pos: int) -> int:
+    """Offset just past the zstd frame (ordinary or skippable) starting at `pos`.
+
+    Walks the frame and block headers of RFC 8878 without decompressing. Raises _Truncated when
+    the bytes end before the frame does, _Malformed when the headers are impossible.
+    """
+    n = len(data)
+    if pos + 4 > n:
+        raise _Truncated
+    (magic,) = struct.unpack_from("<I", data, pos)
+    if magic & 0xFFFFFFF0 == 0x184D2A50:
+        if pos + 8 > n:
+            raise _Truncated
+        end = pos + 8 + struct.unpack_from("<I", data, pos + 4)[0]
+        if end > n:
+            raise _Truncated
+        return end
+    if magic != ZSTD_MAGIC:
+        raise _Malformed("no zstd frame magic")
+    p = pos + 4
+    if p >= n:
+        raise _Truncated
+    fhd = data[p]
+    p += 1
+    if fhd & 0x08:
+        raise _Malformed("reserved bit set in zstd frame header")
+    fcs_flag, single, checksum, did_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
+    p += (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    while True:
+        if p + 3 > n:
+            raise _Truncated
+        bh = data[p] | (data[p + 1] << 8) | (data[p + 2] << 16)
+        p += 3
+        last, btype, bsize = bh & 1, (bh >> 1) & 3, bh >> 3
+        if btype == 3:
+            raise _Malformed("reserved zstd block type")
+        if bsize > 128 * 1024:
+            raise _Malformed("zstd block larger than 128 KiB")
+        p += 1 if btype == 1 else bsize
+        if p > n:
+            raise _Truncated
+        if last:
+            break
+    p += 4 if checksum else 0
+    if p > n:
+        raise _Truncated
+    return p
+
+
+def decode_records(payload: bytes) -> List[Record]:
+    """Decode a frame's content into records; _Malformed when it is not a sequence of envelopes."""
+    out: List[Record] = []
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+    try:
+        unpacker.feed(payload)
+        for obj in unpacker:
+            if (
+                type(obj) is not list
+                or len(obj) < 4
+                or type(obj[0]) is not int
+                or type(obj[1]) is not str
+                or not isinstance(obj[2], (int, float))
+                or type(obj[3]) is not dict
+            ):
+                raise _Malformed("a msgpack value is not a record envelope")
+            out.append(Record(obj[0], obj[1], float(obj[2]), obj[3]))
+    except _Malformed:
+        raise
+    except Exception as exc:  # msgpack raises several types for undecodable bytes
+        raise _Malformed(f"undecodable msgpack ({type(exc).__name__})") from None
+    if unpacker.tell() != len(payload):
+        raise _Malformed("frame ends inside a msgpack record")
+    return out
+
+
+class Frame(NamedTuple):
+    """A complete, checksummed frame of records found at [offset, end)."""
+
+    offset: int
+    end: int
+    records: List[Record]
+
+
+class Torn(NamedTuple):
+    """Bytes at the end that do not (yet) form a complete frame."""
+
+    offset: int
+    length: int
+
+
+class Skipped(NamedTuple):
+    """Damaged bytes at [offset, offset+length), skipped to resync on the next frame."""
+
+    offset: int
+    length: int
+    reason: str
+
+
+class HeaderFrame(NamedTuple):
+    offset: int
+    end: int
+    header: Optional[SegmentHeader]
+
+
+ScanItem = Union[Frame, Torn, Skipped, HeaderFrame]
+
+
+def _parse_at(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Union[Frame, HeaderFrame]:
+    end = zstd_frame_end(data, pos)
+    (magic,) = struct.unpack_from("<I", data, pos)
+    if magic != ZSTD_MAGIC:
+        return HeaderFrame(pos, end, decode_header(bytes(data[pos + 8:end])))
+    try:
+        dobj = dctx.decompressobj()
+        payload = dobj.decompress(data[pos:end])
+        if not dobj.eof:
+            raise _Malformed("zstd frame does not end where its blocks say")
+    except zstandard.ZstdError as exc:
+        reason = "checksum mismatch" if "checksum" in str(exc).lower() else f"zstd: {exc}"
+        raise _Malformed(reason) from None
+    return Frame(pos, end, decode_records(payload))
+
+
+def scan(data: bytes, start: int = 0) -> Iterator[ScanItem]:
+    """Walk the frames of a segment's bytes from `start`, resyncing past damage.
+
+    Yields HeaderFrame / Frame for good frames, Skipped for damage followed by a good frame (or
+    ending the data), and at most one final Torn for a tail that looks like an unfinished frame.
+    """
+    dctx = zstandard.ZstdDecompressor()
+    n = len(data)
+    pos = start
+    bad_at: Optional[int] = None  # start of the damaged run being skipped
+    bad_reason = ""
+    bad_truncated = False
+    trunc_at: Optional[int] = None  # a frame start inside the damaged run whose bytes just end
+    while pos < n:
+        try:
+            item = _parse_at(data, pos, dctx)
+        except (_Truncated, _Malformed) as exc:
+            if bad_at is None:
+                bad_at, bad_truncated = pos, isinstance(exc, _Truncated)
+                bad_reason = str(exc) or "truncated frame"
+            elif isinstance(exc, _Truncated) and trunc_at is None:
+                trunc_at = pos
+            nxt = data.find(ZSTD_MAGIC_BYTES, pos + 1)
+            if nxt < 0:
+                break
+            pos = nxt
+            continue
+        if bad_at is not None:
+            yield Skipped(bad_at, pos - bad_at, bad_reason)
+            bad_at, trunc_at = None, None
+        yield item
+        pos = item.end
+    if bad_at is not None:
+        if bad_truncated:
+            yield Torn(bad_at, n - bad_at)
+        elif trunc_at is not None:
+            yield Skipped(bad_at, trunc_at - bad_at, bad_reason)
+            yield Torn(trunc_at, n - trunc_at)
+        else:
+            yield Skipped(bad_at, n - bad_at, bad_reason)
+
+
+def list_segments(log_dir) -> List[Tuple[int, str]]:
+    """(number, file name) of every segment file in a log folder, in order."""
+    import os
+
+    out = []
+    try:
+        names = os.listdir(log_dir)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        m = SEGMENT_NAME.match(name)
+        if m:
+            out.append((int(m.group(1)), name))
+    out.sort()
+    return out

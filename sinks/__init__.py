@@ -1,0 +1,1 @@
+"""Sinks that receive a run's records from the syncer (installed as `eventlog.sinks`)."""
