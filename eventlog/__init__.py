@@ -38,3 +38,19 @@ __all__ = [
     "WriterLockedError",
     "__version__",
 ]
+
+from .errors import (  # noqa: E402  (server-related errors, issue 5)
+    NoSuchEntityError,
+    NotLoggedInError,
+    PermissionDenied,
+    ProjectPermissionError,
+    ServerUnreachableError,
+)
+
+__all__ += [
+    "NoSuchEntityError",
+    "NotLoggedInError",
+    "PermissionDenied",
+    "ProjectPermissionError",
+    "ServerUnreachableError",
+]

@@ -40,3 +40,23 @@ class WriterIOError(Error, OSError):
 
 class UnpackableValueError(Error, TypeError):
     """A record payload holds a value msgpack cannot encode."""
+
+
+class PermissionDenied(Error, PermissionError):
+    """Logging to a project was refused; the message names which of the three causes and the fix."""
+
+
+class NotLoggedInError(PermissionDenied):
+    """No API key, or one the server does not know: `evlog login`."""
+
+
+class NoSuchEntityError(PermissionDenied):
+    """The entity (user or team) the run is logged to does not exist on the server."""
+
+
+class ProjectPermissionError(PermissionDenied):
+    """The user may not log to the project (a private project of another entity)."""
+
+
+class ServerUnreachableError(Error, ConnectionError):
+    """The evlog server did not answer; runs still log locally and sync later."""
