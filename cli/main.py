@@ -86,3 +86,9 @@ def verify_cmd(paths: Tuple[str, ...]) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+from .login import login  # noqa: E402  (issue 5: server and login)
+from .server import server  # noqa: E402
+
+main.add_command(server)
+main.add_command(login)

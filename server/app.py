@@ -1,0 +1,262 @@
+"""The ASGI application (Starlette): routes of spec/protocol.md, error mapping, body limits.
+
+Database work runs in the thread pool; each request is one short transaction. Run by uvicorn as
+`eventlog.server.app:create_app` (a factory reading ServerConfig.from_env()).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any, AsyncIterator, Callable, Optional
+
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from eventlog import __version__
+
+from . import accounts, dashboard, ingest, views
+from .auth import Principal, authenticate, bearer_key
+from .config import ServerConfig
+from .db import make_engine
+from .errors import ApiError, too_large
+from .migrations import LATEST, check_version, migrate
+from .wire import decode_body, dumps
+
+log = logging.getLogger("evlog.server")
+FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
+_DRAIN_CAP = 256 * 1024 * 1024
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(dumps(data), status_code=status, media_type="application/json")
+
+
+class Server:
+    """Holds the engine and config; its methods are the endpoints."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.engine = make_engine(config.db_url, pool_size=config.pool_size)
+
+    # ------------------------------------------------------------- helpers
+    def base_url(self, request: Request) -> str:
+        return self.config.public_url or str(request.base_url).rstrip("/")
+
+    async def principal(self, request: Request) -> Optional[Principal]:
+        key = bearer_key(request.headers.get("authorization"))
+        if key is None:
+            return None
+        return await run_in_threadpool(self._authenticate, key)
+
+    def _authenticate(self, key: str) -> Optional[Principal]:
+        with self.engine.connect() as conn:
+            return authenticate(conn, key)
+
+    async def body(self, request: Request, limit: int) -> bytes:
+        """The request body, or 413 once it passes `limit` (the rest is drained, up to a cap, so the
+        client reads the answer instead of a reset connection)."""
+        length = request.headers.get("content-length")
+        declared = int(length) if length and length.isdigit() else None
+        chunks = []
+        size = 0
+        over = declared is not None and declared > limit
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                over = True
+            if over:
+                if size > _DRAIN_CAP:
+                    break
+                continue
+            chunks.append(chunk)
+        if over:
+            raise too_large(f"the body is larger than this server's limit of {limit} bytes")
+        return b"".join(chunks)
+
+    @staticmethod
+    async def call(fn: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_threadpool(fn, *args)
+
+    # ----------------------------------------------------------- endpoints
+    async def health(self, request: Request) -> Response:
+        def probe() -> int:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return check_version(self.engine)
+
+        try:
+            version = await self.call(probe)
+        except OperationalError:
+            return json_response({"ok": False, "error": "the database is unreachable", "reason": "unavailable"}, 503)
+        return json_response({"ok": True, "version": __version__, "schema_version": version,
+                              "allow_anonymous": self.config.allow_anonymous})
+
+    async def whoami(self, request: Request) -> Response:
+        p = await self.principal(request)
+        return json_response(await self.call(views.whoami, self.engine, p))
+
+    async def check(self, request: Request) -> Response:
+        p = await self.principal(request)
+        q = request.query_params
+        return json_response(await self.call(views.check_write, self.engine, p, q.get("entity") or None,
+                                             q.get("project"), self.base_url(request)))
+
+    async def anonymous(self, request: Request) -> Response:
+        if not self.config.allow_anonymous:
+            raise ApiError(403, "anonymous_disabled",
+                           "this server does not allow anonymous logging (start it with --allow-anonymous); "
+                           "run `evlog login` with a key from its admin instead")
+        key, name = await self.call(accounts.create_anonymous, self.engine)
+        return json_response({"api_key": key, "user": name, "entity": name}, 201)
+
+    async def projects(self, request: Request) -> Response:
+        p = await self.principal(request)
+        return json_response(await self.call(views.list_projects, self.engine, p, request.path_params["entity"]))
+
+    async def runs(self, request: Request) -> Response:
+        p = await self.principal(request)
+        pp, q = request.path_params, request.query_params
+        filters = {k: q.get(k) for k in ("group", "tag", "job_type", "state")}
+        return json_response(await self.call(views.list_runs, self.engine, p, pp["entity"], pp["project"],
+                                             self.base_url(request), filters))
+
+    async def run(self, request: Request) -> Response:
+        p = await self.principal(request)
+        pp = request.path_params
+        return json_response(await self.call(views.get_run, self.engine, p, pp["entity"], pp["project"],
+                                             pp["run_id"], self.base_url(request)))
+
+    async def history(self, request: Request) -> Response:
+        p = await self.principal(request)
+        pp, q = request.path_params, request.query_params
+        keys, samples = views.parse_history_query(q.get("keys"), q.get("samples"))
+        data = await self.call(views.get_history, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
+                               keys, samples)
+        return Response(await self.call(dumps, data), media_type="application/json")
+
+    async def records(self, request: Request) -> Response:
+        pp = request.path_params
+        p = await self.principal(request)
+        if request.method == "GET":
+            n = await self.call(ingest.next_seq, self.engine, p, pp["entity"], pp["project"], pp["run_id"])
+            return json_response({"next_seq": n})
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != FRAMES_TYPE:
+            raise ApiError(415, "unsupported_media_type", f"records must be sent as {FRAMES_TYPE}, not {ctype or 'nothing'}")
+        raw = await self.body(request, self.config.max_body)
+        records = await self.call(lambda: decode_body(raw, max_decompressed=self.config.max_decompressed))
+        gap_ok = request.query_params.get("gap_ok") in ("1", "true")
+        out = await self.call(lambda: ingest.ingest(self.engine, p, pp["entity"], pp["project"], pp["run_id"],
+                                                    records, gap_ok=gap_ok))
+        out["url"] = views.run_url(self.base_url(request), pp["entity"], pp["project"], pp["run_id"])
+        return json_response(out)
+
+    async def state(self, request: Request) -> Response:
+        pp = request.path_params
+        p = await self.principal(request)
+        raw = await self.body(request, 64 * 1024)
+        try:
+            state = json.loads(raw).get("state")
+        except (ValueError, AttributeError):
+            raise ApiError(400, "bad_request", 'the body must be JSON like {"state": "crashed"}') from None
+        return json_response(await self.call(views.set_state, self.engine, p, pp["entity"], pp["project"],
+                                             pp["run_id"], state, self.base_url(request)))
+
+    async def files(self, request: Request) -> Response:
+        pp = request.path_params
+        p = await self.principal(request)
+        return json_response(await self.call(views.list_files, self.engine, p, pp["entity"], pp["project"],
+                                             pp["run_id"]))
+
+    async def file(self, request: Request) -> Response:
+        pp = request.path_params
+        p = await self.principal(request)
+        if request.method == "GET":
+            data = await self.call(views.get_file, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
+                                   pp["path"])
+            return Response(data, media_type="application/octet-stream")
+        content = await self.body(request, self.config.max_file)
+        out = await self.call(views.put_file, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
+                              pp["path"], content, request.query_params.get("kind"))
+        return json_response(out, 201)
+
+    async def run_page(self, request: Request) -> Response:
+        pp = request.path_params
+        try:
+            p = await self.principal(request)
+            run = await self.call(views.get_run, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
+                                  self.base_url(request))
+        except ApiError as exc:
+            return HTMLResponse(dashboard.error_page(exc.status, exc.message), exc.status)
+        return HTMLResponse(dashboard.run_page(run))
+
+    async def index(self, request: Request) -> Response:
+        return HTMLResponse("<!doctype html><html><head><meta charset=\"utf-8\"><title>evlog</title></head>"
+                            f"<body><h1>evlog server</h1><p>version {__version__}, protocol v1</p></body></html>")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return json_response(exc.body(), exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+    return json_response({"error": exc.detail or reason, "reason": reason}, exc.status_code)
+
+
+async def _db_error(request: Request, exc: Exception) -> Response:
+    log.error("database error: %s", type(exc).__name__)
+    return json_response({"error": "the database is unavailable; retry later", "reason": "unavailable"}, 503)
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    log.exception("internal error on %s %s", request.method, request.url.path)
+    return json_response({"error": "internal server error", "reason": "internal"}, 500)
+
+
+def create_app(config: Optional[ServerConfig] = None) -> Starlette:
+    """The ASGI app; migrates the database on startup (safe with several workers and hosts)."""
+    config = config or ServerConfig.from_env()
+    srv = Server(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(migrate, srv.engine)
+        yield
+        srv.engine.dispose()
+
+    run = "/api/v1/runs/{entity}/{project}/{run_id}"
+    routes = [
+        Route("/", srv.index),
+        Route("/api/v1/health", srv.health),
+        Route("/api/v1/auth/whoami", srv.whoami),
+        Route("/api/v1/auth/check", srv.check),
+        Route("/api/v1/auth/anonymous", srv.anonymous, methods=["POST"]),
+        Route("/api/v1/projects/{entity}", srv.projects),
+        Route("/api/v1/runs/{entity}/{project}", srv.runs),
+        Route(run, srv.run),
+        Route(run + "/history", srv.history),
+        Route(run + "/records", srv.records, methods=["GET", "POST"]),
+        Route(run + "/state", srv.state, methods=["POST"]),
+        Route(run + "/files", srv.files),
+        Route(run + "/files/{path:path}", srv.file, methods=["GET", "PUT"]),
+        Route("/{entity}/{project}/runs/{run_id}", srv.run_page),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, OperationalError: _db_error,
+                            Exception: _internal},
+    )
+    app.state.server = srv
+    app.state.schema_version = LATEST
+    return app

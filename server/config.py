@@ -1,0 +1,57 @@
+"""Server settings: from `evlog server` options, passed to workers through the environment."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+MiB = 1024 * 1024
+
+
+def _env_bool(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_int(name: str, default: int) -> int:
+    v = os.environ.get(name)
+    return int(v) if v and v.strip().isdigit() else default
+
+
+@dataclass
+class ServerConfig:
+    """What a server process needs to know; every field has an EVLOG_SERVER_* variable."""
+
+    db_url: Optional[str] = None  # None: $EVLOG_SERVER_DB, else the embedded SQLite file
+    allow_anonymous: bool = False
+    public_url: Optional[str] = None  # base of printed run URLs; default: the request's own base URL
+    max_body: int = 32 * MiB
+    max_decompressed: int = 256 * MiB
+    max_file: int = 64 * MiB
+    pool_size: int = 8
+
+    @classmethod
+    def from_env(cls) -> "ServerConfig":
+        return cls(
+            db_url=os.environ.get("EVLOG_SERVER_DB") or None,
+            allow_anonymous=_env_bool("EVLOG_SERVER_ALLOW_ANONYMOUS"),
+            public_url=os.environ.get("EVLOG_SERVER_PUBLIC_URL") or None,
+            max_body=_env_int("EVLOG_SERVER_MAX_BODY", 32 * MiB),
+            max_decompressed=_env_int("EVLOG_SERVER_MAX_DECOMPRESSED", 256 * MiB),
+            max_file=_env_int("EVLOG_SERVER_MAX_FILE", 64 * MiB),
+            pool_size=_env_int("EVLOG_SERVER_POOL_SIZE", 8),
+        )
+
+    def to_env(self) -> dict:
+        """The environment that makes `from_env()` in a worker process return this config."""
+        env = {
+            "EVLOG_SERVER_ALLOW_ANONYMOUS": "1" if self.allow_anonymous else "0",
+            "EVLOG_SERVER_MAX_BODY": str(self.max_body),
+            "EVLOG_SERVER_MAX_DECOMPRESSED": str(self.max_decompressed),
+            "EVLOG_SERVER_MAX_FILE": str(self.max_file),
+            "EVLOG_SERVER_POOL_SIZE": str(self.pool_size),
+        }
+        if self.db_url:
+            env["EVLOG_SERVER_DB"] = self.db_url
+        if self.public_url:
+            env["EVLOG_SERVER_PUBLIC_URL"] = self.public_url
+        return env

@@ -1,0 +1,48 @@
+"""ApiError: an HTTP error answer with a machine-readable reason (spec/protocol.md 1.1)."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+
+class ApiError(Exception):
+    """Raised anywhere in request handling; the app turns it into `{"error", "reason", ...}`."""
+
+    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.extra: Dict[str, Any] = extra
+
+    def body(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"error": self.message, "reason": self.reason}
+        out.update(self.extra)
+        return out
+
+
+def not_logged_in() -> ApiError:
+    return ApiError(401, "not_logged_in", "this needs an API key: run `evlog login` (or set EVLOG_API_KEY)")
+
+
+def invalid_key() -> ApiError:
+    return ApiError(401, "invalid_key", "the API key is not valid on this server: run `evlog login` again")
+
+
+def no_such_entity(entity: str) -> ApiError:
+    return ApiError(404, "no_such_entity", f"entity {entity!r} does not exist (an entity is a user name or a team)")
+
+
+def no_permission(message: str) -> ApiError:
+    return ApiError(403, "no_permission", message)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "bad_request", message)
+
+
+def bad_name(message: str) -> ApiError:
+    return ApiError(400, "bad_name", message)
+
+
+def too_large(message: str) -> ApiError:
+    return ApiError(413, "body_too_large", message)

@@ -1,0 +1,78 @@
+"""Reading a run's history: key filtering and a downsample that keeps the extremes."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import msgpack
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from . import schema as s
+
+MAX_EXTREME_KEYS = 32
+Row = Dict[str, Any]
+
+
+def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None) -> List[Row]:
+    """Every history row of a run in seq order as {"step", "data"}; with `keys`, only those keys,
+    and rows holding none of them are left out."""
+    result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+        select(s.history.c.step, s.history.c.data).where(s.history.c.run_pk == run_pk).order_by(s.history.c.seq)
+    )
+    unpackb = msgpack.unpackb
+    out: List[Row] = []
+    append = out.append
+    if keys:
+        for step, blob in result:
+            d = unpackb(blob, raw=False, strict_map_key=False)
+            sel = {k: d[k] for k in keys if k in d}
+            if sel:
+                append({"step": step, "data": sel})
+    else:
+        for step, blob in result:
+            append({"step": step, "data": unpackb(blob, raw=False, strict_map_key=False)})
+    return out
+
+
+def _number(v: Any) -> bool:
+    t = type(v)
+    return (t is int or t is float) and (t is int or math.isfinite(v))
+
+
+def extreme_keys(rows: Iterable[Row]) -> List[str]:
+    """The keys (up to MAX_EXTREME_KEYS, sorted) that hold a number in some row."""
+    found = set()
+    for r in rows:
+        for k, v in r["data"].items():
+            if type(k) is str and _number(v):
+                found.add(k)
+    return sorted(found)[:MAX_EXTREME_KEYS]
+
+
+def downsample(rows: List[Row], samples: int, keys: Optional[Sequence[str]] = None) -> List[Row]:
+    """At most max(samples, 2 + 2*len(keys)) rows in order: first, last, each key's min and max,
+    and the rest spread evenly across the run."""
+    total = len(rows)
+    if total <= samples:
+        return rows
+    keep = {0, total - 1}
+    for k in (list(keys)[:MAX_EXTREME_KEYS] if keys else extreme_keys(rows)):
+        lo = hi = None
+        lo_v = hi_v = 0.0
+        for i, r in enumerate(rows):
+            v = r["data"].get(k)
+            if not _number(v):
+                continue
+            if lo is None or v < lo_v:
+                lo, lo_v = i, v
+            if hi is None or v > hi_v:
+                hi, hi_v = i, v
+        if lo is not None:
+            keep.add(lo)
+            keep.add(hi)
+    free = samples - len(keep)
+    if free > 0:
+        for j in range(1, free + 1):
+            keep.add(round(j * (total - 1) / (free + 1)))
+    return [rows[i] for i in sorted(keep)]

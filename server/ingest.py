@@ -1,0 +1,161 @@
+"""Applying a records body to a run: idempotent by seq, one transaction per request, history rows
+inserted in bulk (COPY on PostgreSQL, executemany on SQLite)."""
+from __future__ import annotations
+
+import bisect
+import time
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from eventlog.segment import Record
+
+from . import schema as s
+from .access import ensure_project, for_write
+from .auth import Principal
+from .db import is_sqlite, writer
+from .errors import ApiError
+from .names import check_run_id
+from .runstate import RunState, bad_record
+from .wire import pack
+
+_COPY_SQL = "COPY history (run_pk, seq, step, data) FROM STDIN (FORMAT BINARY)"
+_INSERT_SQL = "INSERT INTO history (run_pk, seq, step, data) VALUES (?, ?, ?, ?)"
+
+
+def seq_gap(expected: int) -> ApiError:
+    return ApiError(409, "seq_gap", f"records must continue at seq {expected}; resend from there",
+                    expected_seq=expected)
+
+
+def check_order(records: List[Record]) -> None:
+    """Seqs must be non-negative and strictly increasing within one body."""
+    prev = -1
+    for rec in records:
+        if type(rec.seq) is not int or rec.seq <= prev:
+            if type(rec.seq) is int and rec.seq >= 0:
+                raise ApiError(400, "seq_out_of_order",
+                               f"record seq {rec.seq} follows seq {prev}: seqs must increase within a body")
+            raise bad_record(rec, "seq must be a non-negative int")
+        prev = rec.seq
+
+
+def next_seq(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str) -> int:
+    """The seq the server expects next for a run (0 when the run does not exist yet)."""
+    check_run_id(run_id)
+    with engine.connect() as conn:
+        target = for_write(conn, principal, entity, project)
+        if target.project_id is None:
+            return 0
+        row = conn.execute(
+            select(s.runs.c.next_seq).where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
+        ).first()
+        return int(row[0]) if row else 0
+
+
+def ingest(
+    engine: Engine,
+    principal: Optional[Principal],
+    entity: str,
+    project: str,
+    run_id: str,
+    records: List[Record],
+    *,
+    gap_ok: bool = False,
+) -> Dict[str, Any]:
+    """Apply `records` to the run; {"next_seq", "applied"}; ApiError 409 seq_gap after committing
+    the contiguous prefix when the body has a gap."""
+    check_run_id(run_id)
+    check_order(records)
+    for attempt in range(3):
+        try:
+            return _ingest_once(engine, principal, entity, project, run_id, records, gap_ok)
+        except IntegrityError:  # the run (or project) was created concurrently: go again
+            if attempt == 2:
+                raise
+        except OperationalError as exc:  # PostgreSQL serialization/deadlock: go again
+            if attempt == 2 or "deadlock" not in str(exc).lower():
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
+                 records: List[Record], gap_ok: bool) -> Dict[str, Any]:
+    with writer(engine).begin() as conn:
+        target = for_write(conn, principal, entity, project)
+        row = None
+        if target.project_id is not None:
+            row = conn.execute(
+                select(s.runs).where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
+                .with_for_update()
+            ).first()
+        have = row.next_seq if row is not None else 0
+        first = bisect.bisect_left([r.seq for r in records], have)
+        if first == len(records):
+            return {"next_seq": have, "applied": 0}
+        start = records[first].seq
+        if start > have and not gap_ok:
+            raise seq_gap(have)
+        assert principal is not None
+        if row is None:
+            state = RunState()
+            state.start(records[first], run_id, principal.is_anonymous)
+            pid = ensure_project(conn, principal, target)
+            state.pk = _insert_run(conn, pid, run_id, principal, state)
+        else:
+            state = RunState(row)
+        if start > have:
+            state.fields["missing_records"] = (state.fields["missing_records"] or 0) + start - have
+            state.next_seq = start
+        applied = state.apply(records, first)
+        _write_history(conn, state.history)
+        _write_files(conn, state.pk, state.files)
+        conn.execute(s.runs.update().where(s.runs.c.id == state.pk).values(**state.row_values()))
+        gap = first + applied < len(records)
+    if gap:
+        raise seq_gap(state.next_seq)
+    return {"next_seq": state.next_seq, "applied": applied}
+
+
+def _insert_run(conn: Connection, project_id: int, run_id: str, principal: Principal, state: RunState) -> int:
+    values = state.row_values()
+    values.update({k: (pack(v) if v is not None else None) for k, v in state.blobs.items()})
+    values.update(project_id=project_id, run_id=run_id, created_by=principal.user_id, next_seq=0)
+    return conn.execute(s.runs.insert().values(**values)).inserted_primary_key[0]
+
+
+def _write_history(conn: Connection, rows: List[tuple]) -> None:
+    if not rows:
+        return
+    if is_sqlite(conn.engine):
+        conn.exec_driver_sql(_INSERT_SQL, rows)
+        return
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(_COPY_SQL) as copy:
+            copy.set_types(["int4", "int8", "int8", "bytea"])
+            for r in rows:
+                copy.write_row(r)
+
+
+def _write_files(conn: Connection, run_pk: int, entries: Dict[str, Dict[str, Any]]) -> None:
+    """Record declared files; a declared sha256 that differs from the stored one drops stale content."""
+    for path, meta in entries.items():
+        cur = conn.execute(
+            select(s.files.c.sha256).where(s.files.c.run_pk == run_pk, s.files.c.path == path)
+        ).first()
+        if cur is None:
+            conn.execute(s.files.insert().values(run_pk=run_pk, path=path, **meta))
+        elif meta["sha256"] is not None and cur.sha256 != meta["sha256"]:
+            conn.execute(
+                s.files.update().where(s.files.c.run_pk == run_pk, s.files.c.path == path)
+                .values(content=None, uploaded_at=None, **meta)
+            )
+        else:
+            conn.execute(
+                s.files.update().where(s.files.c.run_pk == run_pk, s.files.c.path == path)
+                .values(kind=meta["kind"], size=meta["size"] if meta["size"] is not None else s.files.c.size)
+            )

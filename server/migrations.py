@@ -1,0 +1,74 @@
+"""Versioned schema migrations: the server creates and upgrades its own database.
+
+`schema_version` holds one row per applied migration. `migrate()` applies the missing ones in
+order, in one transaction, under a database-wide lock (PostgreSQL advisory lock; SQLite's write
+lock), so several workers or hosts starting together on one database migrate it exactly once.
+
+Adding a migration: append a function to MIGRATIONS and change schema.py to match; migration
+functions must not change once released (freeze the tables they create inside them when a later
+migration alters those tables).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, List, Tuple
+
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from . import schema
+from .db import is_sqlite, writer
+
+_ADVISORY_LOCK_ID = 0x65766C6F67  # "evlog"
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was migrated by a newer server than this one."""
+
+
+def _v1_initial(conn: Connection) -> None:
+    """Entities, users, teams, API keys, projects, runs, history, files."""
+    tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial schema", _v1_initial),
+]
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied migration (0 for an empty database)."""
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    v = conn.execute(select(schema.schema_version.c.version).order_by(schema.schema_version.c.version.desc())).first()
+    return int(v[0]) if v else 0
+
+
+def migrate(engine: Engine, *, upto: int = LATEST) -> int:
+    """Apply pending migrations up to `upto`; returns the schema version now in force."""
+    with writer(engine).begin() as conn:
+        if not is_sqlite(engine):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
+        schema.schema_version.create(conn, checkfirst=True)
+        have = current_version(conn)
+        if have > LATEST:
+            raise SchemaTooNewError(
+                f"the database is at schema version {have}, newer than this server's {LATEST}: upgrade evlog"
+            )
+        for version, _desc, fn in MIGRATIONS:
+            if have < version <= upto:
+                fn(conn)
+                conn.execute(schema.schema_version.insert().values(version=version, applied_at=time.time()))
+                have = version
+        return have
+
+
+def check_version(engine: Engine) -> int:
+    """The database's schema version; raises SchemaTooNewError when this server is too old."""
+    with engine.connect() as conn:
+        have = current_version(conn)
+    if have > LATEST:
+        raise SchemaTooNewError(f"the database is at schema version {have}, newer than this server's {LATEST}")
+    return have

@@ -1,0 +1,199 @@
+"""A run's mutable state, loaded from its row, changed by records in seq order, saved back."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import msgpack
+
+from eventlog.segment import Record
+
+from . import schema as s
+from .errors import ApiError
+from .names import check_path
+from .wire import pack, unpack
+
+FILE_KINDS = ("code", "diff", "media", "other")
+HistoryRow = Tuple[int, int, int, bytes]
+
+
+def bad_record(rec: Record, message: str) -> ApiError:
+    return ApiError(400, "bad_record", f"record seq {rec.seq} ({rec.type}): {message}")
+
+
+def _opt_str(rec: Record, body: Dict[Any, Any], key: str) -> Optional[str]:
+    v = body.get(key)
+    if v is not None and type(v) is not str:
+        raise bad_record(rec, f"{key!r} must be a string or nil")
+    return v
+
+
+def _tags(rec: Record, v: Any) -> List[str]:
+    if v is None:
+        return []
+    if type(v) is not list or any(type(t) is not str for t in v):
+        raise bad_record(rec, "'tags' must be a list of strings")
+    return v
+
+
+def _map(rec: Record, v: Any, key: str) -> Optional[Dict[Any, Any]]:
+    if v is not None and type(v) is not dict:
+        raise bad_record(rec, f"{key!r} must be a map or nil")
+    return v
+
+
+def _num(rec: Record, v: Any, key: str) -> Optional[float]:
+    if v is None:
+        return None
+    if type(v) not in (int, float):
+        raise bad_record(rec, f"{key!r} must be a number")
+    return float(v)
+
+
+class RunState:
+    """Everything of a run that records change, plus the history rows and file entries to write."""
+
+    def __init__(self, row: Any = None) -> None:
+        self.pk: Optional[int] = None
+        self.fields: Dict[str, Any] = {}
+        self.config: Dict[Any, Any] = {}
+        self.summary: Dict[Any, Any] = {}
+        self.history: List[HistoryRow] = []
+        self.files: Dict[str, Dict[str, Any]] = {}
+        self.next_seq = 0
+        if row is not None:
+            self.pk = row.id
+            self.fields = {c: getattr(row, c) for c in _SCALARS}
+            self.fields["tags"] = unpack(row.tags) or []
+            self.config = unpack(row.config) or {}
+            self.summary = unpack(row.summary) or {}
+            self.next_seq = row.next_seq
+
+    # ------------------------------------------------------------ applying
+    def start(self, rec: Record, run_id: str, principal_anonymous: bool) -> None:
+        """Initialise from the run's `run` record (seq 0)."""
+        b = rec.body
+        if rec.seq != 0 or rec.type != "run":
+            raise bad_record(rec, "a run's first record must be its `run` record at seq 0")
+        if b.get("id") != run_id:
+            raise bad_record(rec, f"the run record's id {b.get('id')!r} is not the run id of the URL ({run_id!r})")
+        now = time.time()
+        self.fields = {
+            "name": _opt_str(rec, b, "name"), "notes": _opt_str(rec, b, "notes"),
+            "group_name": _opt_str(rec, b, "group"), "job_type": _opt_str(rec, b, "job_type") or "train",
+            "state": "running", "exit_code": None, "created_at": now, "updated_at": now,
+            "started_at": _num(rec, b.get("start_time"), "start_time") or rec.time,
+            "ended_at": None, "runtime": None, "sessions": 1, "missing_records": 0, "warnings": 0,
+            "history_rows": 0, "last_step": None, "anonymous": principal_anonymous,
+            "tags": _tags(rec, b.get("tags")),
+        }
+        self.blobs = {k: _map(rec, b.get(k), k) for k in ("settings", "program", "git", "code")}
+
+    def apply(self, records: List[Record], first: int) -> int:
+        """Apply records[first:] while their seqs are contiguous; returns how many were applied."""
+        f = self.fields
+        summary = self.summary
+        rows = self.history
+        pk = self.pk
+        expected = self.next_seq
+        last_step = f["last_step"]
+        n = 0
+        for rec in records[first:] if first else records:
+            seq = rec.seq
+            if seq != expected:
+                break
+            expected = seq + 1
+            n += 1
+            t = rec.type
+            body = rec.body
+            if t == "history":
+                step = body.get("step")
+                data = body.get("data")
+                if type(step) is not int or type(data) is not dict:
+                    raise bad_record(rec, "a history record needs an int 'step' and a map 'data'")
+                if last_step is None or step > last_step:
+                    last_step = step
+                summary.update(data)
+                rows.append((pk, seq, step, msgpack.packb(data, use_bin_type=True)))
+            elif t == "run":
+                if seq != 0:
+                    raise bad_record(rec, "a `run` record may only be the run's first record")
+            else:
+                self._apply_other(rec)
+        f["last_step"] = last_step
+        f["history_rows"] = (f["history_rows"] or 0) + len(rows)
+        self.next_seq = expected
+        return n
+
+    def _apply_other(self, rec: Record) -> None:
+        t, b, f = rec.type, rec.body, self.fields
+        if t == "config" or t == "summary":
+            target = self.config if t == "config" else self.summary
+            upd, rem = b.get("update"), b.get("remove")
+            if upd is not None and type(upd) is not dict:
+                raise bad_record(rec, "'update' must be a map")
+            if rem is not None and type(rem) is not list:
+                raise bad_record(rec, "'remove' must be a list")
+            if upd:
+                target.update(upd)
+            for k in rem or ():
+                try:
+                    target.pop(k, None)
+                except TypeError:  # unhashable key: nothing to remove
+                    pass
+        elif t == "meta":
+            if "name" in b:
+                f["name"] = _opt_str(rec, b, "name")
+            if "notes" in b:
+                f["notes"] = _opt_str(rec, b, "notes")
+            if "tags" in b:
+                f["tags"] = _tags(rec, b.get("tags"))
+        elif t == "exit":
+            code = b.get("exit_code", 0)
+            if type(code) is not int or not -(2 ** 31) <= code < 2 ** 31:
+                raise bad_record(rec, "'exit_code' must be an int")
+            f["exit_code"] = code
+            f["state"] = "finished" if code == 0 else "failed"
+            f["runtime"] = _num(rec, b.get("runtime"), "runtime")
+            f["ended_at"] = rec.time
+        elif t == "resume":
+            f["state"] = "running"
+            f["sessions"] = (f["sessions"] or 1) + 1
+            f["ended_at"] = None
+        elif t == "warning":
+            f["warnings"] = (f["warnings"] or 0) + 1
+        elif t == "files":
+            items = b.get("files")
+            if type(items) is not list:
+                raise bad_record(rec, "'files' must be a list of maps")
+            for it in items:
+                if type(it) is not dict or type(it.get("path")) is not str:
+                    raise bad_record(rec, "each file needs a string 'path'")
+                try:
+                    check_path(it["path"])
+                except ApiError as exc:
+                    raise bad_record(rec, exc.message) from None
+                kind = it.get("kind") if it.get("kind") in FILE_KINDS else "other"
+                sha, size = it.get("sha256"), it.get("size")
+                self.files[it["path"]] = {
+                    "kind": kind,
+                    "sha256": sha if type(sha) is str and len(sha) <= 64 else None,
+                    "size": size if type(size) is int and size >= 0 else None,
+                }
+
+    # ------------------------------------------------------------- saving
+    def row_values(self) -> Dict[str, Any]:
+        """Column values for the runs table."""
+        out = {c: self.fields.get(c) for c in _SCALARS}
+        out.update(
+            tags=pack(self.fields.get("tags") or []), config=pack(self.config), summary=pack(self.summary),
+            next_seq=self.next_seq, updated_at=time.time(),
+        )
+        return out
+
+
+_SCALARS = (
+    "name", "notes", "group_name", "job_type", "state", "exit_code", "created_at", "updated_at", "started_at",
+    "ended_at", "runtime", "sessions", "missing_records", "warnings", "history_rows", "last_step", "anonymous",
+)
+assert all(c in s.runs.c for c in _SCALARS)
