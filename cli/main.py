@@ -92,3 +92,10 @@ from .server import server  # noqa: E402
 
 main.add_command(server)
 main.add_command(login)
+
+
+from .runs import runs as _runs_group  # noqa: E402
+from .sync import sync as _sync_command  # noqa: E402
+
+main.add_command(_sync_command)
+main.add_command(_runs_group)

@@ -1,24 +1,181 @@
-"""Starting and waiting for a run's syncer process (eventlog never imports the sinks: it starts
-`python -m eventlog.sinks.syncer` by module path)."""
+"""Starting and waiting for a run's syncer process.
+
+eventlog never imports the sinks: it starts `python -m eventlog.sinks.syncer` by module path, and
+reads only the cursor files the syncer writes (`<run>/sinks/<name>.cursor.json`, spec/sinks.md)
+to show progress while `finish()` waits.
+"""
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import shlex
 import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, TextIO, Union
+
+SYNCER_MODULE = "eventlog.sinks.syncer"
+_OFF = {"none", "-", "off", "false", "0"}
 
 
-def start_syncer(run_folder: Union[str, os.PathLike], *, parent_pid: Optional[int] = None) -> Optional[subprocess.Popen]:
-    """Start the one background syncer process of a run; None when no syncer is installed.
+class SyncerHandle:
+    """The running syncer of a run: its process and run folder."""
 
-    Placeholder until the sinks issue lands: returns None.
+    def __init__(self, proc: subprocess.Popen, folder: Path) -> None:
+        self.proc = proc
+        self.folder = folder
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self.proc.returncode
+
+    def poll(self) -> Optional[int]:
+        return self.proc.poll()
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        return self.proc.wait(timeout)
+
+    def __repr__(self) -> str:
+        return f"SyncerHandle(pid={self.proc.pid}, folder={str(self.folder)!r})"
+
+
+def start_syncer(
+    run_folder: Union[str, os.PathLike],
+    *,
+    parent_pid: Optional[int] = None,
+    sinks: Optional[str] = None,
+) -> Optional[SyncerHandle]:
+    """Start the one background syncer process of a run; None when no syncer is installed or the
+    sinks are switched off (EVLOG_SINKS=none).
+
+    Returns at once (the syncer imports what it needs itself). The syncer's stdout and stderr are
+    the caller's, so the stdout sink prints on the program's terminal; it runs in its own session
+    so Ctrl-C in the terminal reaches only the training process.
     """
-    return None
+    chosen = sinks if sinks is not None else os.environ.get("EVLOG_SINKS")
+    if chosen is not None and chosen.strip().lower() in _OFF:
+        return None
+    try:
+        if importlib.util.find_spec(SYNCER_MODULE) is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    folder = Path(run_folder).resolve()
+    cmd = [sys.executable, "-m", SYNCER_MODULE, str(folder),
+           "--parent-pid", str(parent_pid if parent_pid is not None else os.getpid())]
+    if sinks is not None:
+        cmd += ["--sinks", sinks]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    except OSError as exc:
+        sys.stderr.write(f"evlog: could not start the syncer ({exc}); "
+                         f"deliver the run later with: evlog sync {shlex.quote(str(folder))}\n")
+        return None
+    return SyncerHandle(proc, folder)
 
 
-def wait_syncer(proc: Optional[subprocess.Popen], timeout: float) -> bool:
+def _delivered(folder: Path) -> Optional[int]:
+    """The smallest next-seq among the run's sink cursors (how far every sink got)."""
+    sinks = folder / "sinks"
+    low = None
+    try:
+        names = [n for n in os.listdir(sinks) if n.endswith(".cursor.json") and not n.startswith(".")]
+    except OSError:
+        return None
+    for name in names:
+        try:
+            with open(sinks / name, "rb") as f:
+                seq = int(json.loads(f.read())["cursor"]["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            seq = 0
+        low = seq if low is None else min(low, seq)
+    return low
+
+
+def _log_end(folder: Path, start: int) -> Optional[int]:
+    """The next seq after the last record on disk (reading from about `start`)."""
+    try:
+        from .reader import Cursor, LogReader
+
+        reader = LogReader(folder)
+        end = start
+        for rec in reader.records(Cursor(start, 10**9, 0)):
+            end = rec.seq + 1
+        return end
+    except Exception:  # noqa: BLE001 - progress is a nicety
+        return None
+
+
+def wait_syncer(
+    proc: Optional[Union[SyncerHandle, subprocess.Popen]],
+    timeout: float,
+    *,
+    stream: Optional[TextIO] = None,
+    quiet_for: float = 0.5,
+) -> bool:
     """Wait until the syncer has delivered the run to every sink, at most `timeout` seconds.
 
-    Returns True when it finished in time. Placeholder until the sinks issue lands.
+    On a terminal (stderr), shows how many records are delivered once the wait lasts longer than
+    `quiet_for`. Past the timeout (or on Ctrl-C) it leaves the syncer running in the background and
+    says which command delivers the rest. Returns True when the syncer finished in time.
     """
-    return True
+    if proc is None:
+        return True
+    popen = proc.proc if isinstance(proc, SyncerHandle) else proc
+    folder = proc.folder if isinstance(proc, SyncerHandle) else None
+    stream = stream if stream is not None else sys.stderr
+    timeout = max(0.0, float(timeout))
+    deadline = time.monotonic() + timeout
+    try:
+        try:
+            popen.wait(min(quiet_for, timeout))
+            return True
+        except subprocess.TimeoutExpired:
+            pass
+        tty = folder is not None and hasattr(stream, "isatty") and stream.isatty()
+        end = None
+        shown = False
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if tty:
+                done = _delivered(folder)
+                if done is not None:
+                    if end is None:
+                        end = _log_end(folder, done)
+                    total = f"/{end}" if end is not None else ""
+                    stream.write(f"\revlog: waiting for the syncer: {done}{total} records delivered "
+                                 f"({left:.0f} s left) ")
+                    stream.flush()
+                    shown = True
+            try:
+                popen.wait(min(0.25, left))
+                if shown:
+                    stream.write("\r\033[K")
+                    stream.flush()
+                return True
+            except subprocess.TimeoutExpired:
+                continue
+        reason = f"has not finished after {timeout:g} s"
+    except KeyboardInterrupt:
+        reason = "was left (interrupted)"
+    if folder is not None:
+        done = _delivered(folder)
+        where = f" ({done} records delivered)" if done is not None else ""
+        stream.write(f"\r\033[K" if getattr(stream, "isatty", lambda: False)() else "")
+        stream.write(f"evlog: the syncer {reason}{where}; it goes on in the background (pid {popen.pid}). "
+                     f"If it does not finish, deliver the rest with: evlog sync {shlex.quote(str(folder))}\n")
+    else:
+        stream.write(f"evlog: the syncer {reason}; deliver the rest with `evlog sync <run folder>`\n")
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+    return False

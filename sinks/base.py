@@ -1,0 +1,211 @@
+"""The sink interface: what the syncer calls, and what it hands a sink (spec/sinks.md).
+
+A sink receives a run's decoded records in seq order, in batches, and says how far it got. The
+syncer persists each sink's cursor (and the small state the sink returns from `flush()`) in one
+atomic file, so a restarted syncer or a later `evlog sync` continues exactly where the sink stopped.
+Delivery is at-least-once; a sink that must never show a record twice uses its saved state to drop
+or cut off what it had written after its last checkpoint (see the built-in sinks).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from eventlog import Cursor, Record
+
+SINKS_DIR = "sinks"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# States a sink is closed with (Sink.close).
+FINISHED = "finished"   # the run's last session ended with exit_code 0, and every record was delivered
+FAILED = "failed"       # the run ended with a non-zero exit code, every record was delivered
+CRASHED = "crashed"     # the run ended without an exit record (process killed); what was on disk was delivered
+DETACHED = "detached"   # delivery stopped while the run may go on (syncer stopped, `evlog sync` of a live run)
+FINAL_STATES = (FINISHED, FAILED, CRASHED)
+
+
+class SinkError(Exception):
+    """A sink cannot work (missing dependency, bad configuration); the message says what to do."""
+
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+
+
+def env_flag(env: Mapping[str, str], name: str, *aliases: str, default: bool = False) -> bool:
+    """A boolean environment setting: EVLOG_* first, then its WANDB_* aliases."""
+    for key in (name,) + aliases:
+        value = env.get(key)
+        if value is not None and value.strip() != "":
+            return value.strip().lower() in _TRUE
+    return default
+
+
+def env_value(env: Mapping[str, str], name: str, *aliases: str) -> Optional[str]:
+    for key in (name,) + aliases:
+        value = env.get(key)
+        if value is not None and value.strip() != "":
+            return value.strip()
+    return None
+
+
+class Terminal:
+    """Whole lines to a file descriptor, each block in one write(2) so that a program printing on
+    the same terminal is never cut mid-line by us. Write errors (terminal gone) are ignored."""
+
+    def __init__(self, fd: int = 1) -> None:
+        self.fd = fd
+
+    def lines(self, lines: Iterable[str]) -> None:
+        text = "".join(line.rstrip("\n") + "\n" for line in lines)
+        data = text.encode("utf-8", "replace")
+        try:
+            while data:
+                n = os.write(self.fd, data)
+                data = data[n:]
+        except OSError:
+            pass
+
+
+class SinkContext:
+    """What the syncer hands a sink in `open()`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        folder: Path,
+        run_id: str,
+        run: Dict[str, Any],
+        cursor: Cursor,
+        state: Optional[Dict[str, Any]],
+        live: bool,
+        env: Optional[Mapping[str, str]] = None,
+        terminal: Optional[Terminal] = None,
+        warn=None,  # noqa: ANN001
+    ) -> None:
+        self.name = name
+        self.folder = Path(folder)          #: the run folder
+        self.run_id = run_id                #: the run's id (from its `run` record, else a segment header)
+        self.run = run                      #: body of the run's `run` record ({} when it has none)
+        self.cursor = cursor                #: where this delivery starts (next seq wanted)
+        self.state = state                  #: what flush() returned at the last checkpoint; None the first time
+        self.live = live                    #: True in the run's own syncer, False in `evlog sync`
+        self.env = dict(os.environ if env is None else env)
+        self.terminal = terminal or Terminal(1)
+        self._warn = warn
+
+    @property
+    def state_dir(self) -> Path:
+        """`<run>/sinks/<name>/`, created on first use: files the sink keeps for this run."""
+        path = self.folder / SINKS_DIR / self.name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def warn(self, message: str) -> None:
+        """One line on the syncer's stderr, prefixed with the sink's name."""
+        if self._warn is not None:
+            self._warn(f"sink {self.name}: {message}")
+        else:
+            sys.stderr.write(f"evlog: sink {self.name}: {message}\n")
+
+
+class Sink:
+    """Base class of sinks. Subclass it, set `name`, implement `write` (and `flush` when the
+    receiver buffers); register the class under the entry-point group `eventlog.sinks`."""
+
+    #: unique name: file-name safe, used for the cursor file and `--sink NAME`
+    name: str = ""
+    #: True for sinks that only make sense while the run runs (stdout): `evlog sync` uses them only
+    #: when asked with --sink
+    live_only: bool = False
+
+    @classmethod
+    def enabled(cls, run: Mapping[str, Any], env: Mapping[str, str]) -> bool:
+        """Whether this sink is on by default for a run (its `run` record body, the environment).
+
+        EVLOG_SINKS overrides the choice for every sink."""
+        return False
+
+    def open(self, ctx: SinkContext) -> None:
+        """Called once before the first batch (or before close when there is nothing to deliver)."""
+        self.ctx = ctx
+
+    def write(self, records: List[Record]) -> Optional[int]:
+        """Deliver records (in seq order, never empty). Return None when all were taken, or the
+        next seq wanted when only a prefix was (the rest comes again later). Raise to say the
+        delivery failed: the syncer retries the same records with a backoff."""
+        raise NotImplementedError
+
+    def flush(self) -> Optional[Dict[str, Any]]:
+        """Make everything written so far durable at the receiver, and return a small JSON-able
+        state to store with the cursor (given back as `ctx.state` when the sink is opened again)."""
+        return None
+
+    def close(self, state: str) -> None:
+        """Delivery ends: `state` is finished, failed, crashed (the run) or detached (we stop while
+        the run may go on). Called after a last flush()."""
+
+
+# ----------------------------------------------------------------------- files
+def atomic_write_json(path: Path, obj: Any, *, fsync: bool = True) -> None:
+    """Replace `path` by `obj` as JSON: write a temporary file, fsync it, rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=True).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if fsync:
+        try:
+            dfd = os.open(path.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        except OSError:
+            pass
+        finally:
+            os.close(dfd)
+
+
+def read_json(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        with open(path, "rb") as f:
+            obj = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+# ------------------------------------------------------------- value helpers
+def flatten(data: Mapping[str, Any], prefix: str = "", sep: str = "/") -> Dict[str, Any]:
+    """Nested maps as one level: {"a": {"b": 1}} -> {"a/b": 1}."""
+    out: Dict[str, Any] = {}
+    for key, value in data.items():
+        k = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, k + sep, sep))
+        else:
+            out[k] = value
+    return out
+
+
+def numeric(value: Any) -> Optional[float]:
+    """The value as a float when it is a plain number or bool, else None."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    return None

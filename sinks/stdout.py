@@ -1,0 +1,220 @@
+"""The stdout sink: what the user sees in the terminal while a run runs.
+
+At start: the run's name, id, folder, and its URL (online with a server) or, offline, that it is
+stored locally and the exact `evlog sync <folder>` command. Warnings as they come. At the end: a
+summary table of the last values, how the run ended, and the sync hint. Every block is written
+whole in one write(2), so it never cuts into a line the program prints. EVLOG_SILENT=true turns it
+off. A block is marked printed (in the sink's state folder) before it is printed, so a restarted
+syncer never prints it twice.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from typing import Any, Dict, List, Mapping, Optional
+
+from eventlog import LogReader, Record
+
+from .base import (
+    CRASHED,
+    DETACHED,
+    FAILED,
+    FINISHED,
+    Sink,
+    SinkContext,
+    atomic_write_json,
+    env_flag,
+    env_value,
+    flatten,
+    read_json,
+)
+
+PREFIX = "evlog: "
+MAX_ROWS = 40
+
+
+def run_url(run: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:
+    """The run's page on the evlog server, when the run is online and a server is configured."""
+    if run.get("mode") == "offline":
+        return None
+    base = run.get("url") or env_value(env, "EVLOG_BASE_URL", "WANDB_BASE_URL")
+    if not base:
+        return None
+    base = str(base).rstrip("/")
+    if run.get("url"):
+        return base
+    parts = [str(run.get("entity") or ""), str(run.get("project") or "uncategorized"), "runs", str(run.get("id", ""))]
+    return "/".join([base] + [p for p in parts if p])
+
+
+def sync_command(folder: Any) -> str:
+    return f"evlog sync {shlex.quote(str(folder))}"
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return str(v)
+        return f"{v:.5g}"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        s = v
+    elif isinstance(v, bytes):
+        s = f"<{len(v)} bytes>"
+    else:
+        try:
+            s = json.dumps(v, ensure_ascii=False, default=repr)
+        except (TypeError, ValueError):
+            s = repr(v)
+    s = s.replace("\n", " ")
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+class StdoutSink(Sink):
+    name = "stdout"
+    live_only = True
+
+    @classmethod
+    def enabled(cls, run: Mapping[str, Any], env: Mapping[str, str]) -> bool:
+        return not env_flag(env, "EVLOG_SILENT", "WANDB_SILENT")
+
+    # ------------------------------------------------------------------ open
+    def open(self, ctx: SinkContext) -> None:
+        self.ctx = ctx
+        run = ctx.run or {}
+        self.run_id = str(run.get("id") or ctx.run_id)
+        self.run_name = str(run.get("name") or self.run_id)
+        self.summary: Dict[str, Any] = {}
+        self.steps = 0
+        self.exit: Optional[Dict[str, Any]] = None
+        self.session = 0
+        self.mark_path = ctx.state_dir / "printed.json"
+        self.printed = int((read_json(self.mark_path) or {}).get("next_seq", 0))
+        if ctx.cursor.seq > 0:
+            self._catch_up(ctx.cursor.seq)
+
+    def _catch_up(self, upto: int) -> None:
+        """Rebuild the summary from the records delivered in earlier syncer sessions."""
+        reader = LogReader(self.ctx.folder)
+        for rec in reader.records():
+            if rec.seq >= upto:
+                break
+            self._track(rec)
+
+    # ----------------------------------------------------------------- write
+    def write(self, records: List[Record]) -> Optional[int]:
+        for rec in records:
+            self._track(rec)
+            lines = self._lines_for(rec)
+            if lines and rec.seq >= self.printed:
+                self._print(rec.seq + 1, lines)
+        return None
+
+    def close(self, state: str) -> None:
+        if state == CRASHED and self.exit is None:
+            self._print(None, self._final_lines(state))
+        elif state == DETACHED and self.ctx.live:
+            pass
+
+    # --------------------------------------------------------------- helpers
+    def _track(self, rec: Record) -> None:
+        body = rec.body if isinstance(rec.body, dict) else {}
+        if rec.type == "history":
+            self.steps += 1
+            data = body.get("data")
+            if isinstance(data, dict):
+                for k, v in data.items():
+                    if not str(k).startswith("_"):
+                        self.summary[str(k)] = v
+        elif rec.type == "summary":
+            upd = body.get("update")
+            if isinstance(upd, dict):
+                for k, v in upd.items():
+                    if not str(k).startswith("_"):
+                        self.summary[str(k)] = v
+            for k in body.get("remove") or ():
+                self.summary.pop(str(k), None)
+        elif rec.type == "run":
+            self.run_id = str(body.get("id") or self.run_id)
+            self.run_name = str(body.get("name") or self.run_name)
+        elif rec.type == "meta" and body.get("name"):
+            self.run_name = str(body["name"])
+        elif rec.type == "resume":
+            self.exit = None
+            self.session = int(body.get("session") or self.session + 1)
+        elif rec.type == "exit":
+            self.exit = body
+
+    def _where(self) -> List[str]:
+        url = run_url(self.ctx.run or {}, self.ctx.env)
+        if url:
+            return [f"View run at {url}"]
+        return [f"Run data is stored locally in {self.ctx.folder}",
+                f"Sync it with: {sync_command(self.ctx.folder)}"]
+
+    def _lines_for(self, rec: Record) -> List[str]:
+        body = rec.body if isinstance(rec.body, dict) else {}
+        if rec.type == "run":
+            url = run_url(self.ctx.run or body, self.ctx.env)
+            lines = [f"Tracking run {self.run_name} (id {self.run_id})"]
+            if body.get("project"):
+                lines.append(f"Project: {body.get('entity') + '/' if body.get('entity') else ''}{body['project']}")
+            lines.append(f"Run folder: {self.ctx.folder}")
+            if url:
+                lines.append(f"View run at {url}")
+            else:
+                lines.append("Offline: the run is stored locally; sync it later with: "
+                             f"{sync_command(self.ctx.folder)}")
+            return lines
+        if rec.type == "resume":
+            return [f"Resuming run {self.run_name} (id {self.run_id}), session {body.get('session', '?')}",
+                    f"Run folder: {self.ctx.folder}"]
+        if rec.type == "warning":
+            return [f"WARNING {body.get('message', '')}"]
+        if rec.type == "exit":
+            code = body.get("exit_code", 0)
+            return self._final_lines(FINISHED if code == 0 else FAILED)
+        return []
+
+    def _final_lines(self, state: str) -> List[str]:
+        lines: List[str] = []
+        rows = sorted(flatten(self.summary).items())
+        if rows:
+            lines.append("")
+            lines.append("Run summary:")
+            shown = rows[:MAX_ROWS]
+            width = max(len(k) for k, _ in shown)
+            for k, v in shown:
+                lines.append(f"  {k.rjust(width)} {fmt_value(v)}")
+            if len(rows) > MAX_ROWS:
+                lines.append(f"  ... and {len(rows) - MAX_ROWS} more")
+            lines.append("")
+        steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
+        who = f"Run {self.run_name} (id {self.run_id})"
+        if state == CRASHED:
+            lines.append(f"{who} crashed: the training process ended without finishing the run; "
+                         f"{steps} logged")
+        else:
+            body = self.exit or {}
+            runtime = body.get("runtime")
+            took = f" in {runtime:.1f} s" if isinstance(runtime, (int, float)) else ""
+            if state == FINISHED:
+                lines.append(f"{who} finished{took}: {steps} logged")
+            else:
+                err = body.get("error") if isinstance(body.get("error"), dict) else None
+                why = f" ({err.get('type')}: {err.get('message')})" if err else ""
+                what = "was interrupted" if body.get("interrupted") else f"failed with exit code {body.get('exit_code')}"
+                lines.append(f"{who} {what}{took}{why}: {steps} logged")
+        lines.extend(self._where())
+        return lines
+
+    def _print(self, next_seq: Optional[int], lines: List[str]) -> None:
+        if next_seq is not None:
+            # at most once: mark before printing, so a syncer killed now does not print it again
+            atomic_write_json(self.mark_path, {"next_seq": next_seq}, fsync=False)
+            self.printed = next_seq
+        self.ctx.terminal.lines(PREFIX + line if line else PREFIX.rstrip() for line in lines)

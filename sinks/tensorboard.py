@@ -1,0 +1,180 @@
+"""The tensorboard sink: history scalars mirrored into an event file in `<run>/tensorboard/`.
+
+Needs the `tensorboard` extra (`pip install 'evlog[tensorboard]'`: tensorboardX, whose protocol
+buffers and record checksums write the file). One event per history step holds every numeric value
+of that step (nested keys joined with "/", top-level keys starting with "_" left out), at the step
+of the record and its wall time; the run's config is written as text (tag `config`).
+
+Exactly once in effect: the file's name and size at each checkpoint are saved with the cursor.
+Opened again, the sink cuts the file back to that size, so the events of records delivered again
+after a crash of the syncer are never in the file twice. TensorBoard stores scalars as 32-bit
+floats; the values are the log's values rounded to float32.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+from eventlog import Record
+
+from .base import Sink, SinkContext, SinkError, env_flag, flatten, numeric
+
+TB_DIR = "tensorboard"
+OWN_SUFFIX = ".evlog"  # event files this sink wrote (and may cut back or remove)
+BUFFER_BYTES = 1 << 20
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "yes", "on")
+    return bool(v)
+
+
+class TensorBoardSink(Sink):
+    name = "tensorboard"
+
+    @classmethod
+    def enabled(cls, run: Mapping[str, Any], env: Mapping[str, str]) -> bool:
+        settings = run.get("settings") if isinstance(run.get("settings"), dict) else {}
+        return env_flag(env, "EVLOG_TENSORBOARD") or _truthy(settings.get("tensorboard", False))
+
+    def open(self, ctx: SinkContext) -> None:
+        try:
+            from tensorboardX.proto.event_pb2 import Event
+            from tensorboardX.proto.summary_pb2 import Summary
+            from tensorboardX.record_writer import masked_crc32c
+            from tensorboardX.summary import text as text_summary
+        except ImportError as exc:
+            raise SinkError(f"the tensorboard sink needs tensorboardX ({exc}); "
+                            "install it with: pip install 'evlog[tensorboard]'") from None
+        self._Event, self._Summary, self._crc, self._text = Event, Summary, masked_crc32c, text_summary
+        self.ctx = ctx
+        self.dir = Path(ctx.folder) / TB_DIR
+        st = ctx.state or {}
+        self.file_name: Optional[str] = st.get("file")
+        self.size = int(st.get("size", 0))
+        self.last_step: Optional[int] = st.get("last_step")
+        self.config: Dict[str, Any] = dict(st.get("config") or {})
+        self.events = int(st.get("events", 0))
+        self.file = None
+        self.buf = bytearray()
+        if ctx.state is None:
+            # first delivery, or a reset: nothing we wrote before counts any more
+            for old in self.dir.glob(f"*tfevents*{OWN_SUFFIX}") if self.dir.is_dir() else ():
+                old.unlink()
+            self.file_name, self.size = None, 0
+        elif self.file_name:
+            path = self.dir / self.file_name
+            if path.exists():
+                self.file = open(path, "r+b")
+                self.file.truncate(self.size)  # cut events written after the last checkpoint
+                self.file.seek(self.size)
+            else:
+                ctx.warn(f"{path} is gone: the events written there before are lost; "
+                         f"`evlog sync --include-synced --sink tensorboard {ctx.folder}` writes them again")
+                self.file_name, self.size = None, 0
+
+    # ----------------------------------------------------------------- events
+    def _record(self, data: bytes) -> None:
+        header = struct.pack("<Q", len(data))
+        self.buf += header
+        self.buf += struct.pack("<I", self._crc(header))
+        self.buf += data
+        self.buf += struct.pack("<I", self._crc(data))
+
+    def _ensure_file(self) -> None:
+        if self.file is not None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        self.file_name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}{OWN_SUFFIX}"
+        path = self.dir / self.file_name
+        n = 0
+        while path.exists():
+            n += 1
+            path = self.dir / f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{n}{OWN_SUFFIX}"
+        self.file_name = path.name
+        self.file = open(path, "wb")
+        self.size = 0
+        self._record(self._Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
+
+    def write(self, records: List[Record]) -> Optional[int]:
+        Event, Summary = self._Event, self._Summary
+        Value = Summary.Value
+        for rec in records:
+            body = rec.body if isinstance(rec.body, dict) else {}
+            if rec.type == "history":
+                step = body.get("step")
+                if not isinstance(step, int) or isinstance(step, bool):
+                    step = (self.last_step + 1) if self.last_step is not None else 0
+                self.last_step = step
+                data = body.get("data")
+                if not isinstance(data, dict):
+                    continue
+                values = []
+                for key, value in data.items():
+                    key = str(key)
+                    if key.startswith("_"):
+                        continue
+                    if isinstance(value, dict):
+                        for k2, v2 in flatten(value, key + "/").items():
+                            f = numeric(v2)
+                            if f is not None:
+                                values.append(Value(tag=k2, simple_value=f))
+                        continue
+                    f = numeric(value)
+                    if f is not None:
+                        values.append(Value(tag=key, simple_value=f))
+                if not values:
+                    continue
+                self._ensure_file()
+                ev = Event(wall_time=rec.time, step=step, summary=Summary(value=values))
+                self._record(ev.SerializeToString())
+                self.events += 1
+            elif rec.type == "config":
+                upd = body.get("update")
+                if isinstance(upd, dict):
+                    self.config.update({str(k): v for k, v in upd.items()})
+                for k in body.get("remove") or ():
+                    self.config.pop(str(k), None)
+                self._ensure_file()
+                text = "```\n" + json.dumps(self.config, indent=2, sort_keys=True, default=repr) + "\n```"
+                ev = Event(wall_time=rec.time, step=self.last_step or 0, summary=self._text("config", text))
+                self._record(ev.SerializeToString())
+                self.events += 1
+            if len(self.buf) >= BUFFER_BYTES:
+                self._drain()
+        return None
+
+    def _drain(self) -> None:
+        if self.buf and self.file is not None:
+            self.file.write(self.buf)
+            self.size += len(self.buf)
+            self.buf = bytearray()
+
+    def flush(self) -> Dict[str, Any]:
+        self._drain()
+        if self.file is not None:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        return {"file": self.file_name, "size": self.size, "last_step": self.last_step,
+                "config": _jsonable(self.config), "events": self.events}
+
+    def close(self, state: str) -> None:
+        if self.file is not None:
+            self._drain()
+            self.file.close()
+            self.file = None
+
+
+def _jsonable(obj: Any) -> Any:
+    try:
+        json.dumps(obj, allow_nan=True)
+        return obj
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(obj, default=repr, allow_nan=True))
