@@ -87,7 +87,10 @@ def server(ctx: click.Context, db: Optional[str], host: str, port: int, workers:
     from eventlog.server.db import resolve_url
 
     url = resolve_url(db)
-    config = ServerConfig(db_url=url, allow_anonymous=allow_anonymous, public_url=public_url)
+    config = ServerConfig.from_env()  # limits and pool size: EVLOG_SERVER_* variables
+    config.db_url = url
+    config.allow_anonymous = allow_anonymous or config.allow_anonymous
+    config.public_url = public_url or config.public_url
     _engine(ctx, url).dispose()  # create / upgrade the schema once, before the workers start
     os.environ.update(config.to_env())
     click.echo(f"evlog server on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}, "
