@@ -203,3 +203,19 @@ def test_tail_follow_works_while_the_syncer_runs(tmp_path):
     assert jsonl_seqs(folder) == list(range(302))
     assert_tb_equals_log(folder)
     assert syncer_pids(folder) == []
+
+
+def test_the_example_sink_in_the_spec_works(tmp_path):
+    """spec/sinks.md's example sink, as a module:Class given to the real `evlog sync`."""
+    spec = (Path(__file__).resolve().parent.parent / "spec" / "sinks.md").read_text()
+    code = spec.split("```python\n# mysinks.py\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "mysinks.py").write_text(code)
+    run = make_run(tmp_path / "run", steps=25)
+    env = subprocess_env(pythonpath=tmp_path)
+    r = evlog("sync", str(run), "--sink", "mysinks:CsvSink", env=env)
+    assert r.returncode == 0, r.stderr
+    lines = (run / "sinks" / "csv" / "history.csv").read_text().splitlines()
+    assert len(lines) == 25 * 6 and lines[0] == "0,loss,1.0"
+    again = evlog("sync", str(run), "--sink", "mysinks:CsvSink", env=env)
+    assert "nothing new" in again.stdout
+    assert len((run / "sinks" / "csv" / "history.csv").read_text().splitlines()) == 25 * 6
