@@ -60,3 +60,37 @@ class ProjectPermissionError(PermissionDenied):
 
 class ServerUnreachableError(Error, ConnectionError):
     """The evlog server did not answer; runs still log locally and sync later."""
+
+
+# ----------------------------------------------------------------------------- the run API (issue 3)
+class ConfigError(Error, ValueError):
+    """A config change was refused: a key's value changed without allow_val_change=True, or a bad key."""
+
+
+class ConfigValueError(ConfigError, TypeError):
+    """A config value has a type that cannot be stored; the message names the key and the type."""
+
+
+class LogValueError(Error, TypeError):
+    """`log()` got a key or value it cannot store; the message names the key and the type. Nothing of
+    that call was written; the run goes on."""
+
+
+class NoRunError(Error, RuntimeError):
+    """A module-level call (`log`, `save`, `config`, ...) was made with no active run: call init() first."""
+
+
+class RunFinishedError(Error, RuntimeError):
+    """The run was finished; it takes no more data. Start another with init()."""
+
+
+class EvlogWarning(UserWarning):
+    """Base class of the warnings evlog emits."""
+
+
+class StepWarning(EvlogWarning):
+    """`log()` was given a step lower than the run's current step; that data was not written."""
+
+
+class ReinitWarning(EvlogWarning):
+    """init() was called while a run is active without reinit=True; the active run was returned."""

@@ -1,0 +1,217 @@
+"""`run.config`: the run's configuration, every change a `config` record.
+
+Item and attribute access, `update()`, `setdefaults()`, `as_dict()`. Sources: a dict (or any
+mapping), an `argparse.Namespace`, or the path of a YAML file (PyYAML needed for YAML). Setting a
+key that holds a different value raises ConfigError unless allow_val_change=True (per call, or for
+the whole run from init()); setting the same value again is fine and writes nothing.
+
+(The module is not called `config.py`: `eventlog.config` is the current run's config object.)
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import ArgumentTypeError, ConfigError, UsageError
+from .values import normalize_config_value
+
+DEFAULTS_FILE = "config-defaults.yaml"
+_WANDB_META_KEYS = ("wandb_version", "_wandb", "evlog_version", "_evlog")
+
+
+def _load_yaml(path: str, where: str) -> dict:
+    try:
+        import yaml
+    except ImportError:
+        raise UsageError(
+            f"{where}: reading the YAML file {path} needs PyYAML: pip install PyYAML "
+            "(or pass the config as a dict)"
+        ) from None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where}: {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: {path} must hold a mapping of config keys, not a {type(data).__name__}")
+    out = {}
+    for k, v in data.items():
+        if k in _WANDB_META_KEYS:
+            continue
+        # wandb's format: `key: {desc: ..., value: ...}`; plain `key: value` works too
+        if isinstance(v, dict) and "value" in v and set(v) <= {"value", "desc"}:
+            v = v["value"]
+        out[k] = v
+    return out
+
+
+def _is_namespace(obj: object) -> bool:
+    argparse = sys.modules.get("argparse")
+    if argparse is not None and isinstance(obj, argparse.Namespace):
+        return True
+    absl = sys.modules.get("absl.flags")
+    return absl is not None and isinstance(obj, getattr(absl, "FlagValues", ()))
+
+
+def source_to_dict(src: object, where: str = "config") -> dict:
+    """The key -> value dict of a config source (dict/mapping, Namespace, YAML path, Config)."""
+    if src is None:
+        return {}
+    if isinstance(src, Config):
+        return src.as_dict()
+    if isinstance(src, dict):
+        return dict(src)
+    if isinstance(src, (str, os.PathLike)):
+        path = os.fspath(src)
+        if not os.path.isfile(path):
+            raise UsageError(
+                f"{where}={src!r}: no such file. {where} takes a dict, an argparse.Namespace, or the path "
+                "of a YAML file"
+            )
+        return _load_yaml(path, where)
+    if _is_namespace(src):
+        if type(src).__name__ == "FlagValues":
+            return {k: src[k].value for k in src}
+        return dict(vars(src))
+    keys = getattr(src, "keys", None)
+    if callable(keys) and hasattr(src, "__getitem__"):
+        return {k: src[k] for k in keys()}
+    raise ArgumentTypeError(
+        f"{where} must be a dict, an argparse.Namespace or the path of a YAML file, got {type(src).__name__}"
+    )
+
+
+def load_defaults(folder) -> dict:
+    """`config-defaults.yaml` in `folder` (beside the script), or {} when there is none."""
+    if folder is None:
+        return {}
+    path = os.path.join(folder, DEFAULTS_FILE)
+    if not os.path.isfile(path):
+        return {}
+    return _load_yaml(path, DEFAULTS_FILE)
+
+
+def normalize(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if not isinstance(k, str) or not k:
+            raise ConfigError(f"config key {k!r} is not a non-empty str; config keys must be non-empty str")
+        out[k] = normalize_config_value(k, v)
+    return out
+
+
+def _copy(v):
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+class Config:
+    """The run's config. Reads come from memory; every change goes through the run, which writes a
+    `config` record first and then updates the mirror."""
+
+    def __init__(self, run) -> None:
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_items", {})
+
+    # ------------------------------------------------------------------ writes
+    def update(self, d=None, allow_val_change=None, **kwargs) -> None:
+        """Merge `d` (dict, Namespace, YAML path) and keyword arguments into the config."""
+        src = source_to_dict(d, "config.update()")
+        src.update(kwargs)
+        if allow_val_change is not None and type(allow_val_change) is not bool:
+            raise ArgumentTypeError(f"allow_val_change must be True or False, got {allow_val_change!r}")
+        self._run._config_update(src, allow_val_change=allow_val_change)
+
+    def setdefaults(self, d) -> None:
+        """Set only the keys that are not in the config yet."""
+        src = source_to_dict(d, "config.setdefaults()")
+        self._run._config_update(src, only_missing=True)
+
+    # wandb spells it both ways
+    setdefault_many = setdefaults
+
+    def setdefault(self, key, default=None):
+        if key not in self._items:
+            self._run._config_update({key: default}, only_missing=True)
+        return self[key]
+
+    def __setitem__(self, key, value) -> None:
+        self._run._config_update({key: value})
+
+    def __setattr__(self, key, value) -> None:
+        if key.startswith("_"):
+            object.__setattr__(self, key, value)
+        else:
+            self._run._config_update({key: value})
+
+    def __delitem__(self, key) -> None:
+        if key not in self._items:
+            raise KeyError(key)
+        self._run._config_remove([key])
+
+    def __delattr__(self, key) -> None:
+        if key not in self._items:
+            raise AttributeError(key)
+        self._run._config_remove([key])
+
+    def persist(self) -> None:
+        """Accepted for wandb compatibility: every change is already a record."""
+
+    # ------------------------------------------------------------------- reads
+    def __getitem__(self, key):
+        return _copy(self._items[key])  # a copy: changing it in place would bypass the log
+
+    def __getattr__(self, key):
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return _copy(self._items[key])
+        except KeyError:
+            raise AttributeError(f"config has no key {key!r}") from None
+
+    def get(self, key, default=None):
+        return _copy(self._items[key]) if key in self._items else default
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def __iter__(self):
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keys(self):
+        return list(self._items.keys())
+
+    def values(self):
+        return [_copy(v) for v in self._items.values()]
+
+    def items(self):
+        return [(k, _copy(v)) for k, v in self._items.items()]
+
+    def as_dict(self) -> dict:
+        """A (deep) copy of the config as a plain dict."""
+        return _copy(self._items)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Config):
+            return self._items == other._items
+        if isinstance(other, dict):
+            return self._items == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Config({self._items!r})"
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self._items)
