@@ -118,10 +118,14 @@ class TensorBoardSink(Sink):
                     continue
                 values = []
                 for key, value in data.items():
+                    t = type(value)
+                    if t is float and type(key) is str and key[:1] != "_":  # the common case, fast
+                        values.append(Value(tag=key, simple_value=value))
+                        continue
                     key = str(key)
                     if key.startswith("_"):
                         continue
-                    if isinstance(value, dict):
+                    if t is dict:
                         for k2, v2 in flatten(value, key + "/").items():
                             f = numeric(v2)
                             if f is not None:
