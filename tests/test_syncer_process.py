@@ -351,3 +351,63 @@ def test_init_log_finish_end_to_end(tmp_path):
     assert_tb_equals_log(folder)
     assert cursor_file(folder, "tensorboard")["closed"] == FINISHED
     assert syncer_pids(folder) == []
+
+
+class _TTY:
+    """A stream that says it is a terminal and keeps what was written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+
+def test_wait_syncer_shows_progress_on_a_terminal(tmp_path, plugins, monkeypatch):
+    from eventlog.syncproc import start_syncer, wait_syncer
+
+    monkeypatch.setenv("EVLOG_SINKS", "evtestsinks:SlowSink,jsonl")
+    monkeypatch.setenv("TEST_SLOW_DELAY", "0.3")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")]))
+    folder = tmp_path / "run"
+    w = LogWriter(folder, "ttyrun01", flush_interval=0.05)
+    w.append("run", {"id": "ttyrun01"})
+    w.flush()
+    handle = start_syncer(folder, parent_pid=os.getpid())
+    try:
+        assert handle is not None and handle.folder == folder.resolve()
+        write_records(w, 0, 100)
+        w.append("exit", {"exit_code": 0, "runtime": 1.0})
+        w.close()
+        tty = _TTY()
+        assert wait_syncer(handle, 60, stream=tty) is True
+        assert handle.returncode == 0
+        assert "evlog: waiting for the syncer: " in tty.text and "/102 records delivered" in tty.text
+        assert tty.text.endswith("\r\033[K")  # the progress line is wiped at the end
+    finally:
+        w.close()
+        handle.proc.kill()
+        handle.proc.wait()
+    assert cursor_file(folder, "slowsink")["closed"] == FINISHED
+
+
+def test_sync_progress_line_counts_records_and_bytes(tmp_path):
+    from eventlog.cli.sync import _Progress
+    from eventlog.sinks.registry import load
+    from eventlog.sinks.syncer import Syncer, run_info
+    from test_sinks_common import make_run
+
+    run = make_run(tmp_path / "run", steps=50)
+    rid, body, _ = run_info(run)
+    syncer = Syncer(run, [load("jsonl")], live=False, run_id=rid, run=body, warn=lambda m: None)
+    progress = _Progress(syncer, "run")
+    assert "0 records, 0 B/" in progress._line() and "(0%)" in progress._line()
+    syncer.run_all()
+    line = progress._line()
+    assert "54 records" in line and "(100%)" in line  # run, config, 50 steps, summary, exit
