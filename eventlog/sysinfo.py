@@ -67,12 +67,10 @@ def strip_credentials(url):
         if scheme in ("ssh", "git+ssh", "ssh+git") and parts.username and parts.password is None:
             netloc = f"{parts.username}@{netloc}"
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    # scp-like syntax: [user@]host:path
-    at, colon = url.find("@"), url.find(":")
-    if 0 <= at < colon or (at >= 0 and colon < 0):
-        user = url[:at]
-        if ":" in user:  # user:password@host:path
-            user = user.split(":", 1)[0]
+    # scp-like syntax: [user[:password]@]host:path
+    at = url.find("@")
+    if at > 0 and "/" not in url[:at]:
+        user = url[:at].split(":", 1)[0]
         return f"{user}@{url[at + 1:]}"
     return url
 

@@ -1,0 +1,4 @@
+import eventlog as wandb
+
+wandb.init()
+run_name = wandb.run.name
