@@ -42,11 +42,13 @@ def runs() -> None:
 
 
 @runs.command(name="ls")
-@click.argument("directory", required=False, default=".")
+@click.argument("directory", required=False, default=None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 def ls(directory: str, as_json: bool) -> None:
-    """The run folders under DIRECTORY (default: the current folder): id, name, state (running,
-    finished, failed, crashed), steps, size, and for each sink whether it is synced."""
+    """The run folders under DIRECTORY (default: ./evlog, else the current folder): id, name, state
+    (running, finished, failed, crashed), steps, size, and for each sink whether it is synced."""
+    if directory is None:
+        directory = "evlog" if Path("evlog").is_dir() else "."
     base = Path(directory)
     if not base.exists():
         click.echo(f"evlog: {directory}: no such file or folder", err=True)

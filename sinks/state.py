@@ -246,6 +246,10 @@ def first_record(folder: Path):  # noqa: ANN201
     return None
 
 
+_NOT_RUNS = {LOG_DIR, SINKS_DIR, "tensorboard", "files", "media", "code", "node_modules", "__pycache__",
+             "site-packages", "venv"}
+
+
 def find_run_folders(path: Path, depth: int = 3) -> List[Path]:
     """Run folders at or under `path` (a folder with a log/ holding segments), sorted by name."""
     path = Path(path)
@@ -261,7 +265,7 @@ def find_run_folders(path: Path, depth: int = 3) -> List[Path]:
     for child in children:
         if child.is_symlink() or not child.is_dir():
             continue  # latest-run and friends: the folders they point at are listed anyway
-        if child.name in (LOG_DIR, SINKS_DIR, "tensorboard", "files", "media", "code"):
+        if child.name in _NOT_RUNS or child.name.startswith("."):
             continue
         out.extend(find_run_folders(child, depth - 1))
     return out

@@ -80,7 +80,8 @@ class StdoutSink(Sink):
 
     @classmethod
     def enabled(cls, run: Mapping[str, Any], env: Mapping[str, str]) -> bool:
-        return not env_flag(env, "EVLOG_SILENT", "WANDB_SILENT")
+        settings = run.get("settings") if isinstance(run.get("settings"), dict) else {}
+        return not (env_flag(env, "EVLOG_SILENT", "WANDB_SILENT") or settings.get("silent") is True)
 
     # ------------------------------------------------------------------ open
     def open(self, ctx: SinkContext) -> None:

@@ -28,6 +28,7 @@ from test_sinks_common import (
     start_syncer_proc,
     subprocess_env,
     syncer_pids,
+    tb_scalars,
     wait_until,
     write_records,
     write_test_sinks,
@@ -326,30 +327,83 @@ def test_start_syncer_is_off_with_evlog_sinks_none(tmp_path, monkeypatch):
     assert wait_syncer(None, 1.0) is True
 
 
-def test_init_log_finish_end_to_end(tmp_path):
-    """A real training script on the run API: the syncer started by init() and awaited by finish()."""
+def _need_run_api() -> None:
     import eventlog
 
     if not hasattr(eventlog, "init"):
         pytest.skip("the run API (eventlog.init) is not there yet")
-    script = tmp_path / "e2e.py"
-    script.write_text(textwrap.dedent('''
-        import eventlog as wandb
-        run = wandb.init(project="e2e", config={"lr": 0.1}, dir=".", mode="offline")
-        for i in range(200):
-            wandb.log({"loss": 1.0 / (i + 1), "acc": i / 200})
-        print("folder", run.dir if hasattr(run, "dir") else "", flush=True)
-        run.finish()
-    '''))
+
+
+E2E = textwrap.dedent('''
+    import os, sys, time
+    import eventlog as wandb
+    run = wandb.init(project="e2e", config={"lr": 0.1, "epochs": 2}, dir=".", mode="offline")
+    for i in range(300):
+        wandb.log({"loss": 1.0 / (i + 1), "acc": i / 300, "train": {"grad_norm": 2.0 + i}})
+        if i % 50 == 0:
+            print(f"program line {i}", flush=True)
+    if sys.argv[1:] == ["hang"]:
+        time.sleep(2.5)  # past the log's flush interval: every step is on disk
+        open("ready", "w").close()
+        time.sleep(600)
+    run.finish()
+    print("done", flush=True)
+''')
+
+
+def test_init_log_finish_end_to_end(tmp_path):
+    """A real training script on the run API: the syncer started by init() and awaited by finish()."""
+    _need_run_api()
+    (tmp_path / "e2e.py").write_text(E2E)
     env = subprocess_env({"EVLOG_TENSORBOARD": "true"})
-    proc = subprocess.run([PY, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
+    proc = subprocess.run([PY, "e2e.py"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr
     runs = sorted((tmp_path / "evlog").glob("run-*"))
     assert len(runs) == 1
     folder = runs[0]
-    assert "evlog: Run summary:" in proc.stdout and "evlog sync" in proc.stdout
+    lines = proc.stdout.splitlines()
+    run_rec = log_records(folder)[0].body
+    assert f"evlog: Tracking run {run_rec['name']} (id {run_rec['id']})" in lines
+    assert f"evlog: Run folder: {folder}" in lines
+    assert "evlog: Run summary:" in lines
+    summary = {ln.split()[1]: ln.split()[2] for ln in lines if ln.startswith("evlog:   ")}
+    assert summary["loss"] == f"{1 / 300:.5g}" and summary["train/grad_norm"] == "301"
+    assert f"evlog: Sync it with: evlog sync {folder}" in lines
+    for ln in lines:
+        assert ln.startswith(("evlog:", "program line", "done")), ln
     assert_tb_equals_log(folder)
+    assert {"loss", "acc", "train/grad_norm"} <= set(tb_scalars(folder))
     assert cursor_file(folder, "tensorboard")["closed"] == FINISHED
+    assert cursor_file(folder, "stdout")["closed"] == FINISHED
+    assert syncer_pids(folder) == []
+
+
+def test_init_training_process_sigkilled(tmp_path, plugins):
+    """The run API's training process killed: the syncer delivers what is on disk, marks the run
+    crashed for its sinks, and exits."""
+    _need_run_api()
+    (tmp_path / "e2e.py").write_text(E2E)
+    env = subprocess_env({"EVLOG_SINKS": "stdout,jsonl,seqsink,tensorboard"}, pythonpath=plugins)
+    proc = subprocess.Popen([PY, "e2e.py", "hang"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, env=env)
+    try:
+        wait_until(lambda: (tmp_path / "ready").exists(), 120, "the script")
+        folder = sorted((tmp_path / "evlog").glob("run-*"))[0]
+        syncer = wait_until(lambda: lock_pid(folder), 30, "the syncer")
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+        wait_until(lambda: not pid_alive(syncer), 60, "the syncer to exit")
+    finally:
+        proc.kill()
+    records = log_records(folder)
+    assert sum(r.type == "history" for r in records) == 300 and records[-1].type != "exit"
+    assert jsonl_seqs(folder) == [r.seq for r in records]
+    assert [s for s, _, _ in seqsink_seen(folder)] == [r.seq for r in records]
+    assert_tb_equals_log(folder)
+    for name in ("stdout", "jsonl", "seqsink", "tensorboard"):
+        assert cursor_file(folder, name)["closed"] == CRASHED
+    assert any("crashed: the training process ended without finishing the run; 300 steps logged" in ln
+               for ln in out.splitlines())
     assert syncer_pids(folder) == []
 
 
