@@ -30,7 +30,7 @@ from .names import generate_id, generate_name
 from .runconfig import Config, load_defaults, normalize as normalize_config, source_to_dict
 from .runsummary import Summary
 from .settings import RESUME_WORDS, check_tags, resolve
-from .values import FAST_TYPES, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
+from .values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
 
 _MAX_WARNING_RECORDS = 100
 _SAVE_POLICIES = ("live", "now", "end")
@@ -150,6 +150,8 @@ class Run:
         self._save_at_finish = {}  # rel path -> [source path, kind, sha256 at last copy, policy]
         self._config = Config(self)
         self._summary = Summary(self)
+        self._summary_items = self._summary._items
+        self._append = writer.append
         _all_runs.add(self)
 
     # ---------------------------------------------------------------- properties
@@ -319,57 +321,66 @@ class Run:
         """
         if type(data) is not dict:
             data = self._coerce_data(data)
-        # the hot path: plain values are stored as they are (a copy of the dict)
-        fast = FAST_TYPES
+        # the hot path: plain values are stored as they are (in a copy of the dict)
         for k, v in data.items():
-            if type(k) is not str or type(v) not in fast:
-                if type(k) is str and type(v) is int and INT_MIN <= v <= INT_MAX:
-                    continue
-                data = self._normalize(data)
+            if type(k) is not str or type(v) not in _FAST:
+                data = self._slow_data(data)
                 break
         else:
-            if "" in data:
-                data = self._normalize(data)
-            else:
-                data = data.copy()
+            data = self._slow_data(data) if "" in data else data.copy()
         if step is not None and (type(step) is not int or not 0 <= step <= INT_MAX):
             step = _check_step(step)
         if commit is not None and type(commit) is not bool:
             raise ArgumentTypeError(f"commit must be True, False or None, got {type(commit).__name__} {commit!r}")
         if self._blocked and self._forked:
             self._gate()  # before touching the lock, which a fork may have copied held
-        self._lock.acquire()
+        lock = self._lock
+        lock.acquire()
         try:
             if self._blocked:
                 self._gate()
+            pending = self._pending
             cur = self._step
-            if step is not None:
+            if step is not None and step != cur:
                 if step < cur:
                     self._refuse_step(step, data)
                     return
-                if step > cur:
-                    if self._pending is not None:
-                        self._commit()
-                    self._step = cur = step
-                if self._pending is None:
-                    self._pending = data
-                else:
-                    self._pending.update(data)
-                if commit:
-                    self._commit()
-                    self._step = cur + 1
+                if pending:  # a later step commits the open one
+                    self._append("history", {"step": cur, "data": pending})
+                    self._summary_items.update(pending)
+                    self._last_step = cur
+                pending = None
+                self._step = cur = step
+            if pending is not None:
+                pending.update(data)
+                data = pending
+            if commit or (commit is None and step is None):
+                self._pending = None
+                if data:
+                    self._append("history", {"step": cur, "data": data})
+                    self._summary_items.update(data)
+                    self._last_step = cur
+                self._step = cur + 1
             else:
-                if self._pending is None:
-                    self._pending = data
-                else:
-                    self._pending.update(data)
-                if commit is not False:
-                    self._commit()
-                    self._step = cur + 1
+                self._pending = data
         finally:
-            self._lock.release()
+            lock.release()
             if _deferred_signal is not None:
                 _run_deferred_signal()
+
+    def _slow_data(self, data) -> dict:
+        """The data of a log() call that is not all plain floats/str/bool/None under str keys:
+        ints checked for range, numpy/torch scalars converted, nested dicts copied, bad values
+        refused (LogValueError)."""
+        for k, v in data.items():
+            if type(k) is not str or not k:
+                break
+            t = type(v)
+            if t not in _FAST and (t is not int or not INT_MIN <= v <= INT_MAX):
+                break
+        else:
+            return data.copy()
+        return self._normalize(data)
 
     def _coerce_data(self, data):
         if isinstance(data, dict):
@@ -409,8 +420,8 @@ class Run:
         self._pending = None
         if not data:
             return
-        self._writer.append("history", {"step": self._step, "data": data})
-        self._summary._items.update(data)
+        self._append("history", {"step": self._step, "data": data})
+        self._summary_items.update(data)
         self._last_step = self._step
 
     # --------------------------------------------------------------- config etc.
@@ -550,14 +561,12 @@ class Run:
         return [t for _, t in targets]
 
     def _copy_file(self, src: str, rel: str, kind: str):
-        import shutil
-
-        from .sysinfo import file_digest
+        from .sysinfo import copy_file, file_digest
 
         dest = self._folder / rel
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
+            copy_file(src, dest)
             sha, size = file_digest(dest)
         except OSError as exc:
             warnings.warn(f"evlog: could not save {src}: {exc}", stacklevel=4)
@@ -1014,10 +1023,8 @@ def _start(s) -> Run:
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); sync later with: evlog sync {folder}\n")
     if mode == "offline" and not s.silent:
-        import shlex
-
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "
-                         f"evlog sync {shlex.quote(str(folder))}\n")
+                         f"evlog sync {sysinfo.shell_quote(str(folder))}\n")
     return run
 
 

@@ -7,13 +7,55 @@ Remote URLs are stored with their credentials stripped.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 GIT_TIMEOUT = 10.0
 DIFF_FILE = "diff.patch"
 CODE_DIR = "code"
+
+
+# ---------------------------------------------------------------------- small helpers
+def which(name: str):
+    """The executable `name` on $PATH, or None (shutil.which without importing shutil)."""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        p = os.path.join(d or ".", name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def copy_file(src, dest) -> None:
+    """Copy a file's bytes (shutil.copyfile without importing shutil)."""
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        try:
+            size = os.fstat(fin.fileno()).st_size
+            sent = 0
+            while sent < size:
+                n = os.sendfile(fout.fileno(), fin.fileno(), sent, size - sent)
+                if n == 0:
+                    break
+                sent += n
+            if sent == size:
+                return
+            fin.seek(sent)
+            fout.seek(sent)
+        except (AttributeError, OSError):
+            fin.seek(0)
+            fout.seek(0)
+            fout.truncate()
+        while True:
+            chunk = fin.read(1 << 20)
+            if not chunk:
+                break
+            fout.write(chunk)
+
+
+def shell_quote(s: str) -> str:
+    """`s` quoted for a POSIX shell when it needs it (shlex.quote without importing shlex)."""
+    if s and all(c.isascii() and (c.isalnum() or c in "@%+=:,./-_") for c in s):
+        return s
+    return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
 # ---------------------------------------------------------------------------- program
@@ -93,7 +135,7 @@ class GitProbe:
         self.run_folder = Path(run_folder) if run_folder is not None else None
         self._procs = {}
         self._diff_fh = None
-        git = shutil.which("git")
+        git = which("git")
         if git is None:
             return
         env = _git_env()
@@ -237,7 +279,7 @@ def save_code(run_folder: Path):
         dest = dest_dir / os.path.basename(src)
         try:
             dest_dir.mkdir(exist_ok=True)
-            shutil.copyfile(src, dest)
+            copy_file(src, dest)
             digest, size = file_digest(dest)
         except OSError:
             return None, None
