@@ -14,6 +14,7 @@ BUILTIN: Dict[str, str] = {
     "stdout": "eventlog.sinks.stdout:StdoutSink",
     "tensorboard": "eventlog.sinks.tensorboard:TensorBoardSink",
     "jsonl": "eventlog.sinks.jsonl:JsonlSink",
+    "http": "eventlog.sinks.http:HttpSink",
 }
 
 

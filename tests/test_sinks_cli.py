@@ -17,6 +17,7 @@ from eventlog.cli import main
 from eventlog.sinks.state import SyncerLock
 
 from test_sinks_common import (
+    NO_CREDENTIALS,
     PY,
     assert_tb_equals_log,
     cursor_file,
@@ -39,6 +40,7 @@ def _clean_env(monkeypatch):
     for k in list(os.environ):
         if k.startswith(("EVLOG_", "WANDB_")):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("EVLOG_CONFIG_DIR", NO_CREDENTIALS)  # the http sink stays off
 
 
 def cli(*args: str):  # noqa: ANN201

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -18,7 +19,8 @@ import pytest
 from eventlog import LogReader, LogWriter
 from eventlog.sinks import Sink
 from eventlog.sinks.base import atomic_write_json, env_flag, flatten, numeric, read_json
-from eventlog.sinks.registry import BUILTIN, available, load, select
+from eventlog.sinks.registry import BUILTIN, available, load
+from eventlog.sinks.registry import select as _select
 from eventlog.sinks.base import SinkError
 
 PY = sys.executable
@@ -161,8 +163,14 @@ def kill_quietly(pid: int) -> None:
         pass
 
 
+NO_CREDENTIALS = os.path.join(tempfile.gettempdir(), "evlog-sink-tests-no-credentials")  # never created
+
+
 def subprocess_env(extra: Optional[dict] = None, pythonpath: Optional[Path] = None) -> dict:
+    """The environment without EVLOG_*/WANDB_* settings, and with no server credentials (so the http
+    sink stays off whatever the machine's user has logged in to)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVLOG_", "WANDB_"))}
+    env["EVLOG_CONFIG_DIR"] = NO_CREDENTIALS
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.update(extra or {})
@@ -310,6 +318,11 @@ def test_dotted_path_and_entry_point_sinks(test_sinks):
 def test_selection_rules():
     run = {"id": "x", "settings": {}}
     names = lambda classes: [c.name for c in classes]  # noqa: E731
+    nocred = {"EVLOG_CONFIG_DIR": NO_CREDENTIALS}
+
+    def select(run, env, **kw):  # noqa: ANN001, ANN202 - no server credentials: the http sink is off
+        return _select(run, {**nocred, **env}, **kw)
+
     assert names(select(run, {}, live=True)) == ["stdout"]
     assert names(select(run, {"EVLOG_SILENT": "true"}, live=True)) == []
     assert names(select(run, {"WANDB_SILENT": "true"}, live=True)) == []
