@@ -5,6 +5,7 @@ import math
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import msgpack
+import zstandard
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -17,21 +18,27 @@ Row = Dict[str, Any]
 def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None) -> List[Row]:
     """Every history row of a run in seq order as {"step", "data"}; with `keys`, only those keys,
     and rows holding none of them are left out."""
-    result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-        select(s.history.c.step, s.history.c.data).where(s.history.c.run_pk == run_pk).order_by(s.history.c.seq)
+    result = conn.execute(
+        select(s.chunks.c.data).where(s.chunks.c.run_pk == run_pk, s.chunks.c.history_rows > 0)
+        .order_by(s.chunks.c.first_seq)
     )
-    unpackb = msgpack.unpackb
+    dctx = zstandard.ZstdDecompressor()
     out: List[Row] = []
     append = out.append
-    if keys:
-        for step, blob in result:
-            d = unpackb(blob, raw=False, strict_map_key=False)
-            sel = {k: d[k] for k in keys if k in d}
-            if sel:
-                append({"step": step, "data": sel})
-    else:
-        for step, blob in result:
-            append({"step": step, "data": unpackb(blob, raw=False, strict_map_key=False)})
+    for (blob,) in result:
+        payload = dctx.decompressobj(read_across_frames=True).decompress(blob)
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+        unpacker.feed(payload)
+        for rec in unpacker:
+            if rec[1] != "history":
+                continue
+            body = rec[3]
+            d = body["data"]
+            if keys:
+                d = {k: d[k] for k in keys if k in d}
+                if not d:
+                    continue
+            append({"step": body["step"], "data": d})
     return out
 
 

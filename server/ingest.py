@@ -1,28 +1,25 @@
-"""Applying a records body to a run: idempotent by seq, one transaction per request, history rows
-inserted in bulk (COPY on PostgreSQL, executemany on SQLite)."""
+"""Applying a records body to a run: idempotent by seq, one transaction per request. The applied
+records are stored as one zstd chunk (schema.chunks): no per-record rows, no re-encoding."""
 from __future__ import annotations
 
 import bisect
 import time
+
 from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from eventlog.segment import Record
-
 from . import schema as s
 from .access import ensure_project, for_write
 from .auth import Principal
-from .db import is_sqlite, writer
+from .db import writer
 from .errors import ApiError
 from .names import check_run_id
-from .runstate import RunState, bad_record
-from .wire import pack
+from .runstate import Rec, RunState, bad_record
+from .wire import Body, pack
 
-_COPY_SQL = "COPY history (run_pk, seq, step, data) FROM STDIN (FORMAT BINARY)"
-_INSERT_SQL = "INSERT INTO history (run_pk, seq, step, data) VALUES (?, ?, ?, ?)"
 
 
 def seq_gap(expected: int) -> ApiError:
@@ -30,16 +27,17 @@ def seq_gap(expected: int) -> ApiError:
                     expected_seq=expected)
 
 
-def check_order(records: List[Record]) -> None:
+def check_order(records: List[Rec]) -> None:
     """Seqs must be non-negative and strictly increasing within one body."""
     prev = -1
     for rec in records:
-        if type(rec.seq) is not int or rec.seq <= prev:
-            if type(rec.seq) is int and rec.seq >= 0:
+        seq = rec[0]
+        if seq <= prev:
+            if seq >= 0:
                 raise ApiError(400, "seq_out_of_order",
-                               f"record seq {rec.seq} follows seq {prev}: seqs must increase within a body")
+                               f"record seq {seq} follows seq {prev}: seqs must increase within a body")
             raise bad_record(rec, "seq must be a non-negative int")
-        prev = rec.seq
+        prev = seq
 
 
 def next_seq(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str) -> int:
@@ -61,17 +59,17 @@ def ingest(
     entity: str,
     project: str,
     run_id: str,
-    records: List[Record],
+    body: Body,
     *,
     gap_ok: bool = False,
 ) -> Dict[str, Any]:
-    """Apply `records` to the run; {"next_seq", "applied"}; ApiError 409 seq_gap after committing
-    the contiguous prefix when the body has a gap."""
+    """Apply a decoded body to the run; {"next_seq", "applied"}; ApiError 409 seq_gap after
+    committing the contiguous prefix when the body has a gap."""
     check_run_id(run_id)
-    check_order(records)
+    check_order(body.records)
     for attempt in range(3):
         try:
-            return _ingest_once(engine, principal, entity, project, run_id, records, gap_ok)
+            return _ingest_once(engine, principal, entity, project, run_id, body, gap_ok)
         except IntegrityError:  # the run (or project) was created concurrently: go again
             if attempt == 2:
                 raise
@@ -83,7 +81,8 @@ def ingest(
 
 
 def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
-                 records: List[Record], gap_ok: bool) -> Dict[str, Any]:
+                 body: Body, gap_ok: bool) -> Dict[str, Any]:
+    records = body.records
     with writer(engine).begin() as conn:
         target = for_write(conn, principal, entity, project)
         row = None
@@ -93,10 +92,10 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
                 .with_for_update()
             ).first()
         have = row.next_seq if row is not None else 0
-        first = bisect.bisect_left([r.seq for r in records], have)
+        first = bisect.bisect_left([r[0] for r in records], have)
         if first == len(records):
             return {"next_seq": have, "applied": 0}
-        start = records[first].seq
+        start = records[first][0]
         if start > have and not gap_ok:
             raise seq_gap(have)
         assert principal is not None
@@ -111,7 +110,7 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
             state.fields["missing_records"] = (state.fields["missing_records"] or 0) + start - have
             state.next_seq = start
         applied = state.apply(records, first)
-        _write_history(conn, state.history)
+        _write_chunk(conn, state.pk, start, applied, state.history_added, body.stored(first, first + applied))
         _write_files(conn, state.pk, state.files)
         conn.execute(s.runs.update().where(s.runs.c.id == state.pk).values(**state.row_values()))
         gap = first + applied < len(records)
@@ -127,18 +126,10 @@ def _insert_run(conn: Connection, project_id: int, run_id: str, principal: Princ
     return conn.execute(s.runs.insert().values(**values)).inserted_primary_key[0]
 
 
-def _write_history(conn: Connection, rows: List[tuple]) -> None:
-    if not rows:
-        return
-    if is_sqlite(conn.engine):
-        conn.exec_driver_sql(_INSERT_SQL, rows)
-        return
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        with cur.copy(_COPY_SQL) as copy:
-            copy.set_types(["int4", "int8", "int8", "bytea"])
-            for r in rows:
-                copy.write_row(r)
+def _write_chunk(conn: Connection, run_pk: int, first_seq: int, count: int, history_rows: int, data: bytes) -> None:
+    """Store records first_seq .. first_seq+count-1 (zstd frames of their msgpack) as one chunk."""
+    conn.execute(s.chunks.insert().values(run_pk=run_pk, first_seq=first_seq, last_seq=first_seq + count - 1,
+                                          history_rows=history_rows, data=data))
 
 
 def _write_files(conn: Connection, run_pk: int, entries: Dict[str, Dict[str, Any]]) -> None:

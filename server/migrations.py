@@ -30,6 +30,8 @@ def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
     tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
     schema.metadata.create_all(conn, tables=tables)
+    if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
+        conn.execute(text("ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL"))
 
 
 MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [

@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Tuple
-
-import msgpack
-
-from eventlog.segment import Record
+from typing import Any, Dict, List, Optional
 
 from . import schema as s
 from .errors import ApiError
@@ -14,21 +10,21 @@ from .names import check_path
 from .wire import pack, unpack
 
 FILE_KINDS = ("code", "diff", "media", "other")
-HistoryRow = Tuple[int, int, int, bytes]
+Rec = List[Any]  # a decoded envelope: [seq, type, time, body, ...]
 
 
-def bad_record(rec: Record, message: str) -> ApiError:
-    return ApiError(400, "bad_record", f"record seq {rec.seq} ({rec.type}): {message}")
+def bad_record(rec: Rec, message: str) -> ApiError:
+    return ApiError(400, "bad_record", f"record seq {rec[0]} ({rec[1]}): {message}")
 
 
-def _opt_str(rec: Record, body: Dict[Any, Any], key: str) -> Optional[str]:
+def _opt_str(rec: Rec, body: Dict[Any, Any], key: str) -> Optional[str]:
     v = body.get(key)
     if v is not None and type(v) is not str:
         raise bad_record(rec, f"{key!r} must be a string or nil")
     return v
 
 
-def _tags(rec: Record, v: Any) -> List[str]:
+def _tags(rec: Rec, v: Any) -> List[str]:
     if v is None:
         return []
     if type(v) is not list or any(type(t) is not str for t in v):
@@ -36,13 +32,13 @@ def _tags(rec: Record, v: Any) -> List[str]:
     return v
 
 
-def _map(rec: Record, v: Any, key: str) -> Optional[Dict[Any, Any]]:
+def _map(rec: Rec, v: Any, key: str) -> Optional[Dict[Any, Any]]:
     if v is not None and type(v) is not dict:
         raise bad_record(rec, f"{key!r} must be a map or nil")
     return v
 
 
-def _num(rec: Record, v: Any, key: str) -> Optional[float]:
+def _num(rec: Rec, v: Any, key: str) -> Optional[float]:
     if v is None:
         return None
     if type(v) not in (int, float):
@@ -58,7 +54,7 @@ class RunState:
         self.fields: Dict[str, Any] = {}
         self.config: Dict[Any, Any] = {}
         self.summary: Dict[Any, Any] = {}
-        self.history: List[HistoryRow] = []
+        self.history_added = 0
         self.files: Dict[str, Dict[str, Any]] = {}
         self.next_seq = 0
         if row is not None:
@@ -70,10 +66,10 @@ class RunState:
             self.next_seq = row.next_seq
 
     # ------------------------------------------------------------ applying
-    def start(self, rec: Record, run_id: str, principal_anonymous: bool) -> None:
+    def start(self, rec: Rec, run_id: str, principal_anonymous: bool) -> None:
         """Initialise from the run's `run` record (seq 0)."""
-        b = rec.body
-        if rec.seq != 0 or rec.type != "run":
+        b = rec[3]
+        if rec[0] != 0 or rec[1] != "run":
             raise bad_record(rec, "a run's first record must be its `run` record at seq 0")
         if b.get("id") != run_id:
             raise bad_record(rec, f"the run record's id {b.get('id')!r} is not the run id of the URL ({run_id!r})")
@@ -82,31 +78,29 @@ class RunState:
             "name": _opt_str(rec, b, "name"), "notes": _opt_str(rec, b, "notes"),
             "group_name": _opt_str(rec, b, "group"), "job_type": _opt_str(rec, b, "job_type") or "train",
             "state": "running", "exit_code": None, "created_at": now, "updated_at": now,
-            "started_at": _num(rec, b.get("start_time"), "start_time") or rec.time,
+            "started_at": _num(rec, b.get("start_time"), "start_time") or float(rec[2]),
             "ended_at": None, "runtime": None, "sessions": 1, "missing_records": 0, "warnings": 0,
             "history_rows": 0, "last_step": None, "anonymous": principal_anonymous,
             "tags": _tags(rec, b.get("tags")),
         }
         self.blobs = {k: _map(rec, b.get(k), k) for k in ("settings", "program", "git", "code")}
 
-    def apply(self, records: List[Record], first: int) -> int:
+    def apply(self, records: List[Rec], first: int) -> int:
         """Apply records[first:] while their seqs are contiguous; returns how many were applied."""
         f = self.fields
         summary = self.summary
-        rows = self.history
-        pk = self.pk
         expected = self.next_seq
         last_step = f["last_step"]
-        n = 0
-        for rec in records[first:] if first else records:
-            seq = rec.seq
+        n = hist = 0
+        for i in range(first, len(records)):
+            rec = records[i]
+            seq = rec[0]
             if seq != expected:
                 break
             expected = seq + 1
             n += 1
-            t = rec.type
-            body = rec.body
-            if t == "history":
+            if rec[1] == "history":
+                body = rec[3]
                 step = body.get("step")
                 data = body.get("data")
                 if type(step) is not int or type(data) is not dict:
@@ -114,19 +108,20 @@ class RunState:
                 if last_step is None or step > last_step:
                     last_step = step
                 summary.update(data)
-                rows.append((pk, seq, step, msgpack.packb(data, use_bin_type=True)))
-            elif t == "run":
+                hist += 1
+            elif rec[1] == "run":
                 if seq != 0:
                     raise bad_record(rec, "a `run` record may only be the run's first record")
             else:
                 self._apply_other(rec)
         f["last_step"] = last_step
-        f["history_rows"] = (f["history_rows"] or 0) + len(rows)
+        f["history_rows"] = (f["history_rows"] or 0) + hist
+        self.history_added = hist
         self.next_seq = expected
         return n
 
-    def _apply_other(self, rec: Record) -> None:
-        t, b, f = rec.type, rec.body, self.fields
+    def _apply_other(self, rec: Rec) -> None:
+        t, b, f = rec[1], rec[3], self.fields
         if t == "config" or t == "summary":
             target = self.config if t == "config" else self.summary
             upd, rem = b.get("update"), b.get("remove")
@@ -155,7 +150,7 @@ class RunState:
             f["exit_code"] = code
             f["state"] = "finished" if code == 0 else "failed"
             f["runtime"] = _num(rec, b.get("runtime"), "runtime")
-            f["ended_at"] = rec.time
+            f["ended_at"] = float(rec[2])
         elif t == "resume":
             f["state"] = "running"
             f["sessions"] = (f["sessions"] or 1) + 1

@@ -1,7 +1,7 @@
 """The current database schema (SQLAlchemy Core tables). Migrations (migrations.py) create it.
 
-Structured values (config, summary, git, history data, ...) are msgpack blobs: they keep NaN,
-infinities and binary exactly, and pack faster than JSON.
+Structured values (config, summary, git, ...) are msgpack blobs: they keep NaN, infinities and
+binary exactly, and pack faster than JSON. History lives in `chunks` (the records as received).
 """
 from __future__ import annotations
 
@@ -111,14 +111,17 @@ runs = Table(
 )
 Index("ix_runs_project_group", runs.c.project_id, runs.c.group_name)
 
-# One row per history record. No foreign key: ingestion inserts these in bulk, and the run row
-# they belong to is locked by the same transaction.
-history = Table(
-    "history",
+# The run's records themselves, in chunks: one row per applied request, holding the contiguous
+# records first_seq..last_seq exactly as msgpack envelopes (spec/format.md 2.3), zstd-compressed.
+# Ingestion stores what it received without re-encoding a record; history is read from here.
+# No foreign key: the run row is locked by the same transaction.
+chunks = Table(
+    "chunks",
     metadata,
     Column("run_pk", Integer, primary_key=True, autoincrement=False),
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("step", BigInteger, nullable=False),
+    Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("history_rows", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
 

@@ -106,6 +106,11 @@ class PgCluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
 
+    def postmaster_pid(self) -> int:
+        """The server's main process (its backends are its children)."""
+        assert self.root is not None
+        return int((self.root / "data" / "postmaster.pid").read_text().split()[0])
+
     def create_database(self, name: str) -> str:
         """A fresh empty database; its SQLAlchemy URL."""
         import psycopg

@@ -6,12 +6,12 @@ import base64
 import json
 import math
 import struct
-from typing import Any, List
+from typing import Any, List, NamedTuple, Tuple
 
 import msgpack
 import zstandard
 
-from eventlog.segment import Record, decode_records, zstd_frame_end
+from eventlog.segment import zstd_frame_end
 
 from .errors import ApiError, too_large
 
@@ -22,7 +22,38 @@ def malformed(message: str) -> ApiError:
     return ApiError(400, "malformed_body", message)
 
 
-def decode_body(body: bytes, *, max_decompressed: int) -> List[Record]:
+class Body(NamedTuple):
+    """A decoded records body: the envelopes, and the decompressed frames they came from."""
+
+    records: List[list]  # [seq, type, time, body, ...] as msgpack decoded them
+    frames: List[Tuple[int, int, bytes]]  # (index of its first record, index past its last, payload)
+    compressed: List[bytes]  # each frame as received
+
+    def stored(self, start: int, stop: int, level: int = 1) -> bytes:
+        """zstd frames holding exactly records[start:stop]: the frames as received when the range
+        is the whole body, else the records re-compressed."""
+        if start == 0 and stop == len(self.records):
+            return b"".join(self.compressed)
+        cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+        return cctx.compress(self.raw(start, stop))
+
+    def raw(self, start: int, stop: int) -> bytes:
+        """The msgpack bytes of records[start:stop]: whole frames as received, re-packed only where
+        the range cuts a frame."""
+        out: List[bytes] = []
+        packer = None
+        for a, b, payload in self.frames:
+            if b <= start or a >= stop:
+                continue
+            if start <= a and b <= stop:
+                out.append(payload)
+                continue
+            packer = packer or msgpack.Packer(use_bin_type=True)
+            out.extend(packer.pack(r) for r in self.records[max(a, start):min(b, stop)])
+        return b"".join(out)
+
+
+def decode_body(body: bytes, *, max_decompressed: int) -> Body:
     """Every record of a records body, in body order; ApiError 400/413 on any defect.
 
     Decompressed sizes are checked against `max_decompressed` from the frame headers before any
@@ -30,7 +61,9 @@ def decode_body(body: bytes, *, max_decompressed: int) -> List[Record]:
     """
     view = memoryview(body)
     dctx = zstandard.ZstdDecompressor()
-    records: List[Record] = []
+    records: List[list] = []
+    frames: List[Tuple[int, int, bytes]] = []
+    compressed: List[bytes] = []
     total = 0
     pos = 0
     n = len(body)
@@ -57,12 +90,25 @@ def decode_body(body: bytes, *, max_decompressed: int) -> List[Record]:
             payload = dctx.decompress(frame)
         except zstandard.ZstdError as exc:
             raise malformed(f"the zstd frame at offset {pos} does not decompress: {exc}") from None
+        first = len(records)
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+        unpacker.feed(payload)
         try:
-            records.extend(decode_records(payload))
-        except Exception as exc:
-            raise malformed(f"the zstd frame at offset {pos} does not hold msgpack records: {exc}") from None
+            records.extend(unpacker)
+        except Exception as exc:  # msgpack raises several types for undecodable bytes
+            raise malformed(f"the zstd frame at offset {pos} does not hold msgpack records "
+                            f"({type(exc).__name__})") from None
+        if unpacker.tell() != len(payload):
+            raise malformed(f"the zstd frame at offset {pos} ends inside a msgpack record")
+        for obj in records[first:] if first else records:
+            if (type(obj) is not list or len(obj) < 4 or type(obj[0]) is not int or type(obj[1]) is not str
+                    or type(obj[3]) is not dict or (type(obj[2]) is not float and type(obj[2]) is not int)):
+                raise malformed(f"a msgpack value in the frame at offset {pos} is not a record "
+                                "[seq, type, time, body]")
+        frames.append((first, len(records), payload))
+        compressed.append(frame)
         pos = end
-    return records
+    return Body(records, frames, compressed)
 
 
 def encode_body(records: List[Any], *, level: int = 3) -> bytes:
