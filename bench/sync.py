@@ -7,7 +7,7 @@
    same scalars directly (SummaryWriter.add_scalar, then close) in the same run. Target: at least
    as fast as the direct writes.
 
-    python bench/sync.py [--seconds 10] [--steps 50000] [--keys 8]
+    python bench/sync.py [--seconds 10] [--steps 20000] [--keys 8]
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0, help="logging time of the latency run")
     ap.add_argument("--rate", type=int, default=1000, help="steps per second of the latency run")
-    ap.add_argument("--steps", type=int, default=50000, help="history records of the replay run")
+    ap.add_argument("--steps", type=int, default=20000, help="history records of the replay run")
     ap.add_argument("--keys", type=int, default=8, help="scalars per step of the replay run")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="evlog-bench-sync-"))

@@ -108,7 +108,8 @@ def select(
         else:
             sys.stderr.write(f"evlog: {msg}\n")
 
-    silent = env_flag(env, "EVLOG_SILENT", "WANDB_SILENT")
+    settings = run.get("settings") if isinstance(run.get("settings"), dict) else {}
+    silent = env_flag(env, "EVLOG_SILENT", "WANDB_SILENT") or settings.get("silent") is True
     explicit = requested if requested else None
     if explicit is None:
         text = env_value(env, "EVLOG_SINKS")

@@ -186,6 +186,8 @@ class SinkRunner(threading.Thread):
                 if len(batch) >= syncer.max_batch:
                     self._deliver(batch)
                     batch = []
+                    if time.monotonic() >= self.last_checkpoint + syncer.checkpoint_interval:
+                        self._checkpoint()  # a long pass (a replay) keeps its cursor current too
             first = False
             if batch:
                 self._deliver(batch)
