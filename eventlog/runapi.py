@@ -978,8 +978,14 @@ def _start(s) -> Run:
         run._config._items.update(cfg)
         return run
 
+    count, taken = runfolder.scan_runs(s.dir, run_id if s.id is not None or s.resume else None)
+    if taken is not None and not s.resume:
+        raise UsageError(
+            f"run id {run_id!r} is already used by {runfolder.run_root(s.dir) / taken}; a run id names one run: "
+            "give another id (or leave id= out), or pass resume= to continue that run"
+        )
     mode, entity, project, url = _online(s, run_id)
-    name = s.name or generate_name(runfolder.count_runs(s.dir) + 1)
+    name = s.name or generate_name(count + 1)
     folder = runfolder.create(s.dir, run_id, start_time)
     probe = None if s.disable_git else sysinfo.GitProbe(script_dir, folder)
     from .writer import LogWriter

@@ -20,13 +20,26 @@ def folder_name(run_id: str, start_time: float) -> str:
     return f"{PREFIX}{time.strftime('%Y%m%d_%H%M%S', time.localtime(start_time))}-{run_id}"
 
 
-def count_runs(base: str) -> int:
-    """How many run folders `<base>/evlog/` holds (0 when it does not exist)."""
+def scan_runs(base: str, run_id=None):
+    """(how many run folders `<base>/evlog/` holds, the name of one whose id is `run_id` or None)."""
+    count, found = 0, None
+    suffix = f"-{run_id}" if run_id else None
     try:
         with os.scandir(run_root(base)) as it:
-            return sum(1 for e in it if e.name.startswith(PREFIX))
+            for e in it:
+                if e.name.startswith(PREFIX):
+                    count += 1
+                    # run-YYYYmmdd_HHMMSS-<id>: the id starts after the second '-'
+                    if suffix is not None and e.name.endswith(suffix) and len(e.name) == len(PREFIX) + 15 + len(suffix):
+                        found = e.name
     except OSError:
-        return 0
+        pass
+    return count, found
+
+
+def count_runs(base: str) -> int:
+    """How many run folders `<base>/evlog/` holds (0 when it does not exist)."""
+    return scan_runs(base)[0]
 
 
 def create(base: str, run_id: str, start_time: float) -> Path:

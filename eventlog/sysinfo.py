@@ -124,6 +124,22 @@ def _git_env() -> dict:
     return env
 
 
+def in_git_tree(where: str) -> bool:
+    """Whether `where` may be inside a git work tree: a `.git` in it or a parent (below
+    $GIT_CEILING_DIRECTORIES), or $GIT_DIR set. Saves starting git where there is no repository."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    ceilings = {os.path.abspath(c) for c in os.environ.get("GIT_CEILING_DIRECTORIES", "").split(os.pathsep) if c}
+    d = os.path.abspath(where)
+    while True:
+        if os.path.exists(os.path.join(d, ".git")):
+            return True
+        parent = os.path.dirname(d)
+        if parent == d or parent in ceilings:
+            return False
+        d = parent
+
+
 class GitProbe:
     """Asks git about the repository holding `where`, in the background; `result()` collects."""
 
@@ -135,7 +151,7 @@ class GitProbe:
         self.run_folder = Path(run_folder) if run_folder is not None else None
         self._procs = {}
         self._diff_fh = None
-        git = which("git")
+        git = which("git") if in_git_tree(where) else None
         if git is None:
             return
         env = _git_env()

@@ -144,3 +144,11 @@ def test_credentials_are_stripped_from_remote_urls(url, expected):
     assert got == expected
     for secret in ("s3cret", "TOKEN123", "glpat", "hunter2", "abc", ":pw@"):
         assert secret not in got
+
+
+def test_a_user_id_names_one_run(ev):
+    first = ev.init(id="same-id")
+    first.finish()
+    with pytest.raises(UsageError, match="already used"):
+        ev.init(id="same-id")
+    assert len(list((Path.cwd() / "evlog").glob("run-*"))) == 1
