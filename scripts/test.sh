@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh machine, then runs them. README's test command.
+# System packages (PostgreSQL for the server suite) come from apt when missing; Python packages
+# go into .venv. Extra arguments are passed to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+
+need_apt=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "scripts/test.sh: installing ${need_apt[*]} with apt-get" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "scripts/test.sh: missing ${need_apt[*]} (not root: the PostgreSQL tests will be skipped)" >&2
+  fi
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,server]'
 exec .venv/bin/python -m pytest "$@"
