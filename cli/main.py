@@ -54,6 +54,9 @@ def tail(path: str, follow: bool, as_json: bool, types: Tuple[str, ...], until_e
     except BrokenPipeError:
         sys.stderr.close()
         return
+    except Error as exc:  # e.g. FormatVersionError: one clear line, not a traceback
+        out.flush()
+        raise _usage_fail(f"{path}: {exc}")
     if reader.pending_bytes and not follow:
         click.echo(f"evlog: {reader.pending_bytes} bytes at the end are not yet readable (torn or in-flight frame)",
                    err=True)
@@ -71,7 +74,10 @@ def verify_cmd(paths: Tuple[str, ...]) -> None:
             raise _usage_fail(str(exc))
     damaged = False
     for folder in folders:
-        report = verify(folder)
+        try:
+            report = verify(folder)
+        except Error as exc:  # e.g. FormatVersionError: one clear line, not a traceback
+            raise _usage_fail(f"{folder}: {exc}")
         status = "ok" if report.clean else "DAMAGED"
         click.echo(f"{status} {report.folder}: {report.records} records recovered")
         for d in report.damage:

@@ -6,6 +6,7 @@ frame. Only unusable arguments raise, with this package's typed errors.
 """
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import threading
@@ -216,6 +217,14 @@ def _size(path: Path) -> int:
         return -1
 
 
+class _DropStopRace(logging.Filter):
+    """watchdog's inotify emitter logs an ERROR when it is stopped while reading events (a race
+    in watchdog itself, harmless); without this, `evlog tail --follow` may end with that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
 def _watch(log_dir: Path, wake: threading.Event):
     """Start a watchdog observer that sets `wake` on any change in `log_dir`; None if unavailable."""
     try:
@@ -223,6 +232,9 @@ def _watch(log_dir: Path, wake: threading.Event):
         from watchdog.observers import Observer
     except ImportError:
         return None
+    inotify_log = logging.getLogger("watchdog.observers.inotify")
+    if not any(isinstance(f, _DropStopRace) for f in inotify_log.filters):
+        inotify_log.addFilter(_DropStopRace())
 
     class _Handler(FileSystemEventHandler):
         def on_any_event(self, event) -> None:  # noqa: ANN001

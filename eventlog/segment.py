@@ -214,7 +214,13 @@ def _parse_at(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Union[
     end = zstd_frame_end(data, pos)
     (magic,) = struct.unpack_from("<I", data, pos)
     if magic != ZSTD_MAGIC:
-        return HeaderFrame(pos, end, decode_header(bytes(data[pos + 8:end])))
+        payload = bytes(data[pos + 8:end])
+        header = decode_header(payload)
+        if header is None and payload[:8] == SEGMENT_MAGIC:
+            # A damaged evlog header: its size field cannot be trusted either, so resync on the
+            # next zstd frame instead of skipping (possibly good) frames that the size covers.
+            raise _Malformed("bad segment header")
+        return HeaderFrame(pos, end, header)
     try:
         dobj = dctx.decompressobj()
         payload = dobj.decompress(data[pos:end])

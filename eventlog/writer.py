@@ -20,6 +20,7 @@ import msgpack
 import zstandard
 
 from .errors import (
+    ArgumentTypeError,
     ForkedWriterError,
     UnpackableValueError,
     UsageError,
@@ -127,6 +128,7 @@ class LogWriter:
             raise
         self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
         self._packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+        self._pack = self._packer.pack
         self._buf: List[bytes] = []
         self._buf_len = 0
         self._buf_first_seq = self._seq
@@ -134,7 +136,8 @@ class LogWriter:
         self._pending: List[_Chunk] = []
         self._sealed = 0
         self._written = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._run, name=f"evlog-writer-{run_id}", daemon=True)
         self._thread.start()
         _live_writers.add(self)
@@ -218,30 +221,40 @@ class LogWriter:
 
     def append(self, type: str, body: Dict[str, Any], *, when: Optional[float] = None) -> int:
         """Append one record and return its seq. Raises UnpackableValueError, writing nothing,
-        when `body` holds a value msgpack cannot encode."""
+        when `body` holds a value msgpack cannot encode, and ArgumentTypeError when `type` is not
+        a str, `body` not a dict or `when` not a number."""
         if self._forked:
             raise ForkedWriterError(
                 "this process was forked from the one that owns the run's log; a child process "
                 "must not write into its parent's log (call init() in the child for a run of its own)"
             )
-        with self._cond:
-            if self._closed:
-                raise WriterClosedError(f"the log of {self.folder} is closed; nothing more can be appended")
-            if self._error is not None:
+        # The reader rejects a frame holding a record whose envelope is malformed, so a bad type,
+        # body or time must be refused here, before it can spoil the good records of its frame.
+        if not isinstance(type, str):
+            raise ArgumentTypeError(f"record type must be a str, got {type.__class__.__name__}")
+        if not isinstance(body, dict):
+            raise ArgumentTypeError(f"record body must be a dict, got {body.__class__.__name__}")
+        if when is not None and not isinstance(when, (int, float)):
+            raise ArgumentTypeError(f"when must be a number of Unix seconds, got {when.__class__.__name__}")
+        with self._lock:  # the Condition's own lock: `with` on it directly is cheaper
+            if self._closed or self._error is not None:
+                if self._closed:
+                    raise WriterClosedError(f"the log of {self.folder} is closed; nothing more can be appended")
                 raise WriterIOError(f"writing the log of {self.folder} failed: {self._error}") from self._error
             seq = self._seq
             try:
-                packed = self._packer.pack([seq, type, time.time() if when is None else when, body])
+                packed = self._pack([seq, type, time.time() if when is None else when, body])
             except (TypeError, ValueError, OverflowError) as exc:
                 self._packer.reset()
                 raise UnpackableValueError(f"record cannot be encoded: {exc}") from None
             self._seq = seq + 1
-            if not self._buf:
+            buf = self._buf
+            if not buf:
                 self._oldest = time.monotonic()
                 self._buf_first_seq = seq
-                if len(self._pending) == 0:
+                if not self._pending:
                     self._cond.notify()  # the worker must start the flush-interval clock
-            self._buf.append(packed)
+            buf.append(packed)
             self._buf_len += len(packed)
             if self._buf_len >= self.frame_bytes:
                 self._seal_locked()
