@@ -1,20 +1,15 @@
-"""A short stand-in training script: logs a run into ./evlog/ through the engine's writer."""
+"""A short stand-in training script: logs one run with the wandb-compatible API into ./evlog/."""
 import math
-import os
 import random
-import time
 
-import eventlog
+import eventlog as wandb
 
-folder = os.path.join("evlog", time.strftime("run-%Y%m%d_%H%M%S-demo0001"))
-with eventlog.LogWriter(folder, "demo0001") as log:
-    log.append("run", {"id": "demo0001", "project": "demo", "config": {"lr": 0.01, "epochs": 1}})
-    for step in range(50):
-        loss = math.exp(-step / 20) + random.random() * 0.05
-        log.append("history", {"step": step, "data": {"loss": loss, "acc": 1 - loss / 2}})
-    log.append("exit", {"exit_code": 0, "runtime": 0.1})
-latest = os.path.join("evlog", "latest-run")
-if os.path.islink(latest):
-    os.unlink(latest)
-os.symlink(os.path.basename(folder), latest)
-print(f"wrote {folder}")
+run = wandb.init(project="demo", config={"lr": 0.01, "epochs": 3, "batch_size": 32}, mode="offline")
+for epoch in range(run.config.epochs):
+    for i in range(100):
+        step = epoch * 100 + i
+        loss = math.exp(-step / 80) + random.random() * 0.05
+        wandb.log({"loss": loss, "accuracy": 1 - loss / 2, "epoch": epoch})
+run.summary["best_loss"] = min(run.summary["loss"], 1.0)
+run.finish()
+print(f"run {run.name} ({run.id}) stored in {run.dir}")
