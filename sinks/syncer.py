@@ -155,6 +155,7 @@ class SinkRunner(threading.Thread):
         self.last_checkpoint = 0.0
         self.cp = self._snapshot()  # what the last checkpoint saved: cursor and state agree
         self.failures = 0
+        self.failures_before_end: Optional[int] = None  # consecutive failures when the run was seen ended
         self.opened = False
 
     # ----------------------------------------------------------------- thread
@@ -242,6 +243,7 @@ class SinkRunner(threading.Thread):
                     taken += 1
             if taken:
                 self.failures = 0
+                self.failures_before_end = None
                 rec, cur = batch[taken - 1]
                 self.cursor = cur
                 self.last_seq, self.last_type = rec.seq, rec.type
@@ -263,9 +265,13 @@ class SinkRunner(threading.Thread):
         syncer = self.syncer
         ended = not syncer.live or syncer.stop_event.is_set() or (
             self.last_type == "exit" and not writer_active(syncer.folder))
-        if syncer.terminate_event.is_set() or (ended and self.failures > syncer.retries):
+        if ended and self.failures_before_end is None:
+            self.failures_before_end = self.failures - 1
+        after_end = self.failures - (self.failures_before_end or 0)
+        if syncer.terminate_event.is_set() or (ended and after_end > syncer.retries):
             raise _GiveUp(f"delivery failed {self.failures} times; last: {what}")
-        delay = BACKOFF[min(self.failures - 1, len(BACKOFF) - 1)]
+        backoff = syncer.backoff
+        delay = backoff[min(self.failures - 1, len(backoff) - 1)]
         if not syncer.live:
             delay = min(delay, 1.0)
         if self.failures == 1 or self.failures % 10 == 0:
@@ -366,6 +372,7 @@ class Syncer:
         max_batch: int = DEFAULT_MAX_BATCH,
         retries: int = DEFAULT_RETRIES,
         reset: bool = False,
+        backoff: Tuple[float, ...] = BACKOFF,
     ) -> None:
         self.folder = Path(folder)
         self.live = live
@@ -378,6 +385,7 @@ class Syncer:
         self.checkpoint_interval = checkpoint_interval
         self.max_batch = max_batch
         self.retries = retries
+        self.backoff = backoff
         self.orphan = False                       # live without a parent pid to watch
         self.stop_event = threading.Event()       # the run is over (parent gone) or we were told to stop
         self.parent_gone = threading.Event()

@@ -19,7 +19,7 @@ from eventlog.sinks.registry import load
 from eventlog.sinks.state import run_facts
 from eventlog.sinks.syncer import Syncer, run_info
 
-from test_sinks_common import (
+from test_sinks_common import (  # noqa: I001
     assert_tb_equals_log,
     cursor_file,
     jsonl_lines,
@@ -308,3 +308,51 @@ def test_run_facts_states(tmp_path):
         w.append("run", {"id": "running1"})
         w.flush()
         assert run_facts(tmp_path / "d").state == "running"
+
+
+def test_live_failures_before_the_end_do_not_use_up_the_retries_after_it(tmp_path):
+    """A sink failing while the run is live keeps being retried; once the run has ended it gets
+    `retries` more tries, however often it failed before."""
+    class DownThenUp(Sink):
+        name = "downthenup"
+        calls = 0
+        after_end = 0
+        ended = False
+        got: List[int] = []
+
+        def write(self, records):  # noqa: ANN001
+            DownThenUp.calls += 1
+            if not DownThenUp.ended:
+                raise ConnectionError("server down")
+            DownThenUp.after_end += 1
+            if DownThenUp.after_end <= 2:
+                raise ConnectionError("still down")
+            DownThenUp.got.extend(r.seq for r in records)
+
+    folder = tmp_path / "run"
+    w = LogWriter(folder, "downrun1")
+    w.append("run", {"id": "downrun1"})
+    write_records(w, 0, 10)
+    w.flush()
+    syncer = Syncer(folder, [DownThenUp], live=True, run_id="downrun1", run={}, warn=lambda m: None,
+                    retries=3, backoff=(0.01,))
+    syncer.start()
+    try:
+        wait = time.monotonic() + 60
+        while DownThenUp.calls < 8 and time.monotonic() < wait:
+            time.sleep(0.01)
+        assert DownThenUp.calls >= 8
+        w.close()  # the training process ends without an exit record
+        DownThenUp.ended = True
+        syncer.parent_gone.set()
+        syncer.stop_event.set()
+        syncer.watcher.wake()
+        assert syncer.join(60)
+    finally:
+        w.close()
+        syncer.stop_event.set()
+        syncer.join(60)
+        syncer.close()
+    (res,) = [r.result for r in syncer.runners]
+    assert not res.error and res.closed == CRASHED
+    assert DownThenUp.got == list(range(11))
