@@ -61,8 +61,8 @@ def start_syncer(
     chosen = sinks if sinks is not None else os.environ.get("EVLOG_SINKS")
     if chosen is not None and chosen.strip().lower() in _OFF:
         return None
-    try:
-        if importlib.util.find_spec(SYNCER_MODULE) is None:
+    try:  # is the sinks package installed? (find_spec of it imports only `eventlog`, not the sinks)
+        if importlib.util.find_spec(SYNCER_MODULE.rsplit(".", 1)[0]) is None:
             return None
     except (ImportError, ValueError):
         return None
