@@ -90,18 +90,15 @@ def verify_cmd(paths: Tuple[str, ...]) -> None:
     sys.exit(1 if damaged else 0)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-from .login import login  # noqa: E402  (issue 5: server and login)
+from .login import login  # noqa: E402  (the other command modules import nothing from here)
+from .runs import runs as _runs_group  # noqa: E402
 from .server import server  # noqa: E402
+from .sync import sync as _sync_command  # noqa: E402
 
 main.add_command(server)
 main.add_command(login)
-
-
-from .runs import runs as _runs_group  # noqa: E402
-from .sync import sync as _sync_command  # noqa: E402
-
 main.add_command(_sync_command)
 main.add_command(_runs_group)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -238,7 +238,9 @@ def _watch(log_dir: Path, wake: threading.Event):
 
     class _Handler(FileSystemEventHandler):
         def on_any_event(self, event) -> None:  # noqa: ANN001
-            wake.set()
+            # the reader's own opens and closes are events too; waking on them would busy-loop
+            if event.event_type not in ("opened", "closed_no_write"):
+                wake.set()
 
     observer = Observer()
     try:
