@@ -201,5 +201,7 @@ def resolve_online(
             key = made["api_key"]
             info = check_write_permission(url, key, entity, project, timeout)
     except ServerUnreachableError:
+        if entity is None and not use_anon:
+            entity = creds.user  # the user `evlog login` stored: the server's default entity for that key
         return OnlineLogin(url, key, entity, project, creds.user, use_anon, verified=False)
     return OnlineLogin(url, key, info["entity"], info["project"], info.get("user"), use_anon, verified=True)
