@@ -77,7 +77,11 @@ class PgCluster:
     def start(self) -> "PgCluster":
         self.root = Path(tempfile.mkdtemp(prefix="evlog-pg-"))
         if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError("PostgreSQL refuses to run as root and there is no `postgres` user to run "
+                                   "it as: install Debian's postgresql package (scripts/setup-postgres.sh)") from None
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         data = self.root / "data"
         self._run([str(self.bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", self.user, "-E", "UTF8",

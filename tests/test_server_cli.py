@@ -72,6 +72,19 @@ def test_evlog_server_db_variable_is_used(srv):
                         headers={"Authorization": f"Bearer {out.stdout.splitlines()[-1]}"}).status_code == 200
 
 
+def test_without_db_the_embedded_sqlite_file_in_the_data_folder_is_used(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "EVLOG_SERVER_DB"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    out = evlog("server", "users", "add", "local", env=env)
+    assert out.returncode == 0, out.stderr
+    db = tmp_path / "data" / "evlog" / "server.db"
+    assert db.is_file()
+    engine = make_engine(f"sqlite:///{db}", pool_size=1)
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(select(schema.entities.c.name))] == ["local"]
+    engine.dispose()
+
+
 def test_teams_add_makes_members_able_to_log_to_the_team(srv):
     (member, mkey), (outsider, okey) = srv.user("m"), srv.user("o")
     team = uniq("squad")
