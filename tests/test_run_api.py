@@ -551,6 +551,17 @@ def test_dryrun_is_offline(ev):
 
 # ---------------------------------------------------------------------------- threads
 def test_log_is_thread_safe(ev):
+    import sys
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
+    try:
+        _thread_safety(ev)
+    finally:
+        sys.setswitchinterval(old)
+
+
+def _thread_safety(ev):
     run = ev.init()
     n_threads, per = 8, 400
     barrier = threading.Barrier(n_threads)

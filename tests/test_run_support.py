@@ -110,10 +110,3 @@ def wait_for(pred, timeout: float = 20.0, interval: float = 0.02) -> bool:
             return True
         time.sleep(interval)
     return pred()
-
-
-def stdout_lines(proc: subprocess.Popen, n: int, timeout: float = 20.0) -> List[Optional[str]]:
-    lines = []
-    for _ in range(n):
-        lines.append(proc.stdout.readline())
-    return lines
