@@ -30,7 +30,11 @@ FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
 DEFAULT_PROJECT = "uncategorized"
 BATCH_RECORDS = 10_000          # records per request at most
 BATCH_BYTES = 8 * 1024 * 1024   # packed bytes per request at most (before compression)
-RETRY_SECONDS = 300.0           # how long one request is retried before the syncer is told it failed
+# How long one request is retried before the syncer is told it failed: short in a live run (the
+# syncer itself keeps retrying while the run lives, and can be stopped), longer in `evlog sync`
+# (which gives up after 3 failed attempts), so a server restart does not fail a sync.
+RETRY_SECONDS_LIVE = 30.0
+RETRY_SECONDS_SYNC = 300.0
 TIMEOUT = 60.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.25, 15.0
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -113,7 +117,8 @@ class HttpSink(Sink):
         self.buf_next: Optional[int] = None
         self.buf_bytes = 0
         self.batch_records = int(env_value(env, "EVLOG_HTTP_BATCH_RECORDS") or BATCH_RECORDS)
-        self.retry_seconds = float(env_value(env, "EVLOG_HTTP_RETRY_SECONDS") or RETRY_SECONDS)
+        self.retry_seconds = float(env_value(env, "EVLOG_HTTP_RETRY_SECONDS")
+                                   or (RETRY_SECONDS_LIVE if ctx.live else RETRY_SECONDS_SYNC))
         self.timeout = float(env_value(env, "EVLOG_HTTP_TIMEOUT") or TIMEOUT)
         self.latencies: List[float] = []  # seconds per successful records request (benchmarks)
         self.requests_sent = 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 import hashlib
 import math
 
-import pytest
-
 from test_server_support import (  # noqa: F401  (fixtures)
     T0,
     backend,
@@ -14,7 +12,6 @@ from test_server_support import (  # noqa: F401  (fixtures)
     run_record,
     simple_run,
     srv,
-    uniq,
 )
 
 

@@ -17,7 +17,7 @@ from eventlog import credentials
 from eventlog.server import schema
 from eventlog.server.db import make_engine
 from eventlog.server.migrations import LATEST, SchemaTooNewError, check_version, migrate
-from eventlog.server.testing import SERVER_BOOT, ServerProcess, free_port
+from eventlog.server.testing import SERVER_BOOT, free_port
 from test_server_support import (  # noqa: F401  (fixtures)
     backend,
     new_db_url,

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional
 
-import pytest
 import requests
 
 from eventlog import credentials
-from eventlog.server.testing import SERVER_BOOT, ServerProcess, free_port
+from eventlog.server.testing import SERVER_BOOT
 from eventlog.sinks.state import syncer_holder
 from test_server_support import (  # noqa: F401  (fixtures)
     backend,
@@ -131,7 +130,7 @@ def test_saved_code_is_uploaded_with_an_online_run(srv, tmp_path):
 
 
 def test_init_refuses_with_the_cause_of_the_permission_error(srv, tmp_path):
-    (owner, okey), (other, xkey) = srv.user("owner"), srv.user("other")
+    (owner, okey), (_, xkey) = srv.user("owner"), srv.user("other")
     script = tmp_path / "t.py"
     script.write_text("import sys, eventlog\n"
                       "try:\n"

@@ -16,7 +16,6 @@ from test_server_support import (  # noqa: F401  (fixtures)
     backend,
     new_db_url,
     pg_cluster,
-    run_record,
     simple_run,
     srv,
     start_harness,

@@ -26,7 +26,6 @@ from test_server_support import (  # noqa: F401  (fixtures)
     pg_cluster,
     srv,
     start_harness,
-    uniq,
     wait_until,
 )
 
@@ -153,7 +152,7 @@ def test_a_bad_key_stops_the_sink_with_a_clear_message_and_keeps_its_cursor(srv,
 
 
 def test_no_permission_and_no_entity_stop_the_sink_with_the_cause(srv, tmp_path):
-    (owner, okey), (other, xkey) = srv.user("owner"), srv.user("other")
+    (owner, _), (_, xkey) = srv.user("owner"), srv.user("other")
     denied = make_run(tmp_path, "denied", 5, entity=owner)
     out = evlog_sync(str(denied), env=sync_env(tmp_path, srv.url, xkey))
     assert out.returncode == 1 and "may not log" in out.stderr and owner in out.stderr
