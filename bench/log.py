@@ -88,6 +88,20 @@ class Floor:
         self.f.close()
 
 
+def sample_loop(n: int, call) -> tuple:
+    """Run `call(i)` for i < n; returns (calls/s, RSS samples at 10 points)."""
+    samples = []
+    every = max(1, n // 10)
+    t0 = time.perf_counter()
+    for i in range(n):
+        call(i)
+        if i % every == 0:
+            samples.append(round(rss_mib(), 1))
+    rate = n / (time.perf_counter() - t0)
+    samples.append(round(rss_mib(), 1))
+    return rate, samples
+
+
 def worker_evlog(n: int, folder: str, floor_too: bool) -> dict:
     """init(), N x run.log(d, step=i), finish(). With the floor, the loop runs in 10 rounds, each
     followed by the floor writing the same number of records, so both see the same machine load."""
