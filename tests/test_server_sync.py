@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -122,6 +123,9 @@ def test_the_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(back
             from eventlog.server import schema
             at_kill = conn.execute(select(func.sum(schema.chunks.c.history_rows))).scalar() or 0
         assert 0 < at_kill < steps
+        # down for longer than the syncer's own retries of a sync (3 tries, at most 1 s apart): only
+        # the sink's backoff carries the sync over the outage
+        time.sleep(6)
         h.proc.start()
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err + out
@@ -130,6 +134,28 @@ def test_the_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(back
         rows = h.rows(user, "sync", "big", key)
         assert [r["step"] for r in rows] == list(range(steps))
         assert rows == expected_rows(steps)
+    finally:
+        h.proc.stop()
+        h.close()
+
+
+def test_a_batch_too_large_for_the_server_is_split(backend, request, tmp_path):
+    env = dict(os.environ, EVLOG_SERVER_MAX_BODY=str(64 * 1024))
+    h = start_harness(new_db_url(backend, request, tmp_path), tmp_path, env=env)
+    try:
+        user, key = h.user()
+        folder = tmp_path / "run-20260101_000000-noisy"
+        w = LogWriter(folder, "noisy")
+        w.append("run", {"id": "noisy", "name": "noisy", "project": "sync", "entity": None, "mode": "offline",
+                         "settings": {}}, when=T0)
+        for i in range(3000):  # incompressible: 3000 records are far more than 64 KiB on the wire
+            w.append("history", {"step": i, "data": {"noise": os.urandom(40)}}, when=T0 + i)
+        w.close()
+        out = evlog_sync(str(folder), env=sync_env(tmp_path, h.url, key))
+        assert out.returncode == 0, out.stderr
+        run = h.run(user, "sync", "noisy", key).json()
+        assert run["history_rows"] == 3000 and run["next_seq"] == 3001
+        assert [r["step"] for r in h.rows(user, "sync", "noisy", key)] == list(range(3000))
     finally:
         h.proc.stop()
         h.close()
