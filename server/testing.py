@@ -18,6 +18,17 @@ from typing import Dict, List, Optional, Sequence
 SERVER_BOOT = "import sys; from eventlog.cli import main; sys.exit(main())"
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies (Linux), so a killed test
+    run leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: best effort only
+        pass
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:
@@ -169,7 +180,8 @@ class ServerProcess:
         if self.log_path is not None:
             self._log = open(self.log_path, "ab")
         out = self._log if self._log is not None else subprocess.DEVNULL
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=out, start_new_session=True)
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=out, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         end = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
