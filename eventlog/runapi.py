@@ -1028,7 +1028,8 @@ def _start(s) -> Run:
         run._syncer = start_syncer(folder, parent_pid=os.getpid())
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); sync later with: evlog sync {folder}\n")
-    if mode == "offline" and not s.silent:
+    if mode == "offline" and not s.silent and getattr(run, "_syncer", None) is None:
+        # with a syncer running, its stdout sink prints this hint in the run banner
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "
                          f"evlog sync {sysinfo.shell_quote(str(folder))}\n")
     return run
