@@ -10,8 +10,9 @@ import logging
 import os
 import struct
 import threading
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING
 
 from .errors import ArgumentTypeError, NotARunFolderError
 from .segment import (
@@ -28,12 +29,14 @@ from .segment import (
 )
 
 
-class Cursor(NamedTuple):
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Union
+
+
+class Cursor(namedtuple("Cursor", "seq segment offset", defaults=(0, 0))):
     """A resumable reading position: the next seq wanted, and where its frame starts (a hint)."""
 
-    seq: int
-    segment: int = 0
-    offset: int = 0
+    __slots__ = ()
 
     def to_dict(self) -> Dict[str, int]:
         return {"seq": self.seq, "segment": self.segment, "offset": self.offset}

@@ -8,13 +8,16 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from dataclasses import dataclass
-from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
+from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import msgpack
 import zstandard
 
 from .errors import FormatVersionError
+
+if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import time; init() imports this module
+    from typing import Iterator, List, Optional, Tuple, Union
 
 FORMAT_VERSION = 1
 SEGMENT_MAGIC = b"EVLOGSEG"
@@ -27,33 +30,22 @@ LOG_DIR = "log"
 _HEADER_FIXED = struct.Struct("<8sHHIQB")  # magic, version, flags, segment, first seq, id length
 
 
-class Record(NamedTuple):
-    """One decoded record: the envelope fields and the type-specific body."""
+class Record(namedtuple("Record", "seq type time body")):
+    """One decoded record: seq (int), type (str), time (float, Unix seconds), body (dict)."""
 
-    seq: int
-    type: str
-    time: float
-    body: dict
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class SegmentHeader:
+class SegmentHeader(namedtuple("SegmentHeader", "version segment first_seq run_id")):
     """The fields of a segment's header frame."""
 
-    version: int
-    segment: int
-    first_seq: int
-    run_id: str
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Damage:
-    """A byte range that could not be read: where, how long, and why."""
+class Damage(namedtuple("Damage", "file offset length reason")):
+    """A byte range that could not be read: file (str), offset, length (bytes), and why."""
 
-    file: str
-    offset: int
-    length: int
-    reason: str
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"{self.file}: {self.length} bytes unreadable at offset {self.offset} ({self.reason})"
@@ -178,36 +170,31 @@ def decode_records(payload: bytes) -> List[Record]:
     return out
 
 
-class Frame(NamedTuple):
+class Frame(namedtuple("Frame", "offset end records")):
     """A complete, checksummed frame of records found at [offset, end)."""
 
-    offset: int
-    end: int
-    records: List[Record]
+    __slots__ = ()
 
 
-class Torn(NamedTuple):
+class Torn(namedtuple("Torn", "offset length")):
     """Bytes at the end that do not (yet) form a complete frame."""
 
-    offset: int
-    length: int
+    __slots__ = ()
 
 
-class Skipped(NamedTuple):
+class Skipped(namedtuple("Skipped", "offset length reason")):
     """Damaged bytes at [offset, offset+length), skipped to resync on the next frame."""
 
-    offset: int
-    length: int
-    reason: str
+    __slots__ = ()
 
 
-class HeaderFrame(NamedTuple):
-    offset: int
-    end: int
-    header: Optional[SegmentHeader]
+class HeaderFrame(namedtuple("HeaderFrame", "offset end header")):
+    """The skippable frame at [offset, end); header is None when it is not a valid evlog header."""
+
+    __slots__ = ()
 
 
-ScanItem = Union[Frame, Torn, Skipped, HeaderFrame]
+ScanItem = "Union[Frame, Torn, Skipped, HeaderFrame]"
 
 
 def _parse_at(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Union[Frame, HeaderFrame]:

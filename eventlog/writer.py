@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import sys
 import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING
 
 import msgpack
 import zstandard
@@ -38,6 +37,9 @@ from .segment import (
     scan,
     segment_name,
 )
+
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple, Union
 
 LOCK_NAME = "LOCK"
 DEFAULT_FLUSH_INTERVAL = 1.0
@@ -158,7 +160,7 @@ class LogWriter:
             ) from None
         os.ftruncate(fd, 0)
         cmd = " ".join(sys.argv)[:200]
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} ({cmd})\n".encode())
+        os.write(fd, f"pid {os.getpid()} on {os.uname().nodename} ({cmd})\n".encode())
         return fd
 
     def _recover(self) -> Tuple[int, int]:

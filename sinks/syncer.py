@@ -198,6 +198,8 @@ class SinkRunner(threading.Thread):
             if self.dirty and due <= 0:
                 self._checkpoint()
             timeout = syncer.poll_interval if not self.dirty else max(0.01, min(due, syncer.poll_interval))
+            if self.last_type == "exit":
+                timeout = min(timeout, 0.02)  # the writer is closing: finish() waits on us, look again soon
             self.wake.wait(timeout)
         self._finish()
 
