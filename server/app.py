@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import Any, AsyncIterator, Callable, Optional
+import time
+from typing import Any, AsyncIterator, Callable, Dict, Optional, Tuple
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -22,16 +23,17 @@ from starlette.routing import Route
 from eventlog import __version__
 
 from . import accounts, dashboard, ingest, views
-from .auth import Principal, authenticate, bearer_key
+from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
 from .config import ServerConfig
 from .db import make_engine
-from .errors import ApiError, too_large
+from .errors import ApiError, not_logged_in, too_large
 from .migrations import LATEST, check_version, migrate
 from .wire import decode_body, dumps
 
 log = logging.getLogger("evlog.server")
 FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
 _DRAIN_CAP = 256 * 1024 * 1024
+AUTH_CACHE_SECONDS = 5.0
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -44,6 +46,7 @@ class Server:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.engine = make_engine(config.db_url, pool_size=config.pool_size)
+        self._auth_cache: Dict[str, Tuple[tuple, float]] = {}
 
     # ------------------------------------------------------------- helpers
     def base_url(self, request: Request) -> str:
@@ -56,8 +59,20 @@ class Server:
         return await run_in_threadpool(self._authenticate, key)
 
     def _authenticate(self, key: str) -> Optional[Principal]:
+        """The key's Principal. Key owners are remembered for AUTH_CACHE_SECONDS (a sync posts many
+        requests with one key) by the key's hash, so no key is kept; team membership is read fresh."""
+        digest = hash_key(key)
+        now = time.monotonic()
         with self.engine.connect() as conn:
-            return authenticate(conn, key)
+            hit = self._auth_cache.get(digest)
+            if hit is not None and hit[1] > now:
+                owner = hit[0]
+            else:
+                owner = key_owner(conn, key)
+                if len(self._auth_cache) > 10_000:
+                    self._auth_cache.clear()
+                self._auth_cache[digest] = (owner, now + AUTH_CACHE_SECONDS)
+            return principal_of(conn, owner)
 
     async def body(self, request: Request, limit: int) -> bytes:
         """The request body, or 413 once it passes `limit` (the rest is drained, up to a cap, so the
@@ -143,14 +158,19 @@ class Server:
 
     async def records(self, request: Request) -> Response:
         pp = request.path_params
-        p = await self.principal(request)
         if request.method == "GET":
+            p = await self.principal(request)
             n = await self.call(ingest.next_seq, self.engine, p, pp["entity"], pp["project"], pp["run_id"])
             return json_response({"next_seq": n})
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != FRAMES_TYPE:
             raise ApiError(415, "unsupported_media_type", f"records must be sent as {FRAMES_TYPE}, not {ctype or 'nothing'}")
+        # the body is read before any refusal, so the client gets the answer rather than a reset
+        # connection; it is decoded only for a valid key
         raw = await self.body(request, self.config.max_body)
+        p = await self.principal(request)
+        if p is None:
+            raise not_logged_in()
         records = await self.call(lambda: decode_body(raw, max_decompressed=self.config.max_decompressed))
         gap_ok = request.query_params.get("gap_ok") in ("1", "true")
         out = await self.call(lambda: ingest.ingest(self.engine, p, pp["entity"], pp["project"], pp["run_id"],
@@ -160,8 +180,8 @@ class Server:
 
     async def state(self, request: Request) -> Response:
         pp = request.path_params
-        p = await self.principal(request)
         raw = await self.body(request, 64 * 1024)
+        p = await self.principal(request)
         try:
             state = json.loads(raw).get("state")
         except (ValueError, AttributeError):
@@ -177,12 +197,13 @@ class Server:
 
     async def file(self, request: Request) -> Response:
         pp = request.path_params
-        p = await self.principal(request)
         if request.method == "GET":
+            p = await self.principal(request)
             data = await self.call(views.get_file, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
                                    pp["path"])
             return Response(data, media_type="application/octet-stream")
         content = await self.body(request, self.config.max_file)
+        p = await self.principal(request)
         out = await self.call(views.put_file, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
                               pp["path"], content, request.query_params.get("kind"))
         return json_response(out, 201)

@@ -55,10 +55,8 @@ def bearer_key(header: Optional[str]) -> Optional[str]:
     return value.strip()
 
 
-def authenticate(conn: Connection, key: Optional[str]) -> Optional[Principal]:
-    """The Principal owning `key`; None when no key was given; ApiError 401 invalid_key otherwise."""
-    if key is None:
-        return None
+def key_owner(conn: Connection, key: str) -> tuple:
+    """(user id, name, is_admin, is_anonymous) of a key; ApiError 401 invalid_key when it is unknown."""
     digest = hash_key(key)
     row = conn.execute(
         select(s.api_keys.c.key_hash, s.entities.c.id, s.entities.c.name, s.users.c.is_admin, s.users.c.is_anonymous)
@@ -68,7 +66,19 @@ def authenticate(conn: Connection, key: Optional[str]) -> Optional[Principal]:
     ).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise invalid_key()
+    return row.id, row.name, bool(row.is_admin), bool(row.is_anonymous)
+
+
+def principal_of(conn: Connection, owner: tuple) -> Principal:
+    """The Principal of a key owner, with its teams as they are now."""
     teams = frozenset(
-        r[0] for r in conn.execute(select(s.team_members.c.team_id).where(s.team_members.c.user_id == row.id))
+        r[0] for r in conn.execute(select(s.team_members.c.team_id).where(s.team_members.c.user_id == owner[0]))
     )
-    return Principal(row.id, row.name, bool(row.is_admin), bool(row.is_anonymous), teams)
+    return Principal(owner[0], owner[1], owner[2], owner[3], teams)
+
+
+def authenticate(conn: Connection, key: Optional[str]) -> Optional[Principal]:
+    """The Principal owning `key`; None when no key was given; ApiError 401 invalid_key otherwise."""
+    if key is None:
+        return None
+    return principal_of(conn, key_owner(conn, key))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 import time
+from itertools import islice
+from operator import itemgetter, lt
 
 from typing import Any, Dict, List, Optional
 
@@ -29,14 +31,16 @@ def seq_gap(expected: int) -> ApiError:
 
 def check_order(records: List[Rec]) -> None:
     """Seqs must be non-negative and strictly increasing within one body."""
+    seqs = list(map(itemgetter(0), records))
+    if not seqs or (seqs[0] >= 0 and all(map(lt, seqs, islice(seqs, 1, None)))):
+        return
     prev = -1
-    for rec in records:
-        seq = rec[0]
-        if seq <= prev:
-            if seq >= 0:
-                raise ApiError(400, "seq_out_of_order",
-                               f"record seq {seq} follows seq {prev}: seqs must increase within a body")
+    for rec, seq in zip(records, seqs):
+        if seq < 0:
             raise bad_record(rec, "seq must be a non-negative int")
+        if seq <= prev:
+            raise ApiError(400, "seq_out_of_order",
+                           f"record seq {seq} follows seq {prev}: seqs must increase within a body")
         prev = seq
 
 

@@ -10,6 +10,7 @@ from .names import check_path
 from .wire import pack, unpack
 
 FILE_KINDS = ("code", "diff", "media", "other")
+
 Rec = List[Any]  # a decoded envelope: [seq, type, time, body, ...]
 
 

@@ -203,6 +203,13 @@ def test_bad_paths_and_queries_are_400(hs):
     _assert_4xx(hs.get("/api/v1/auth/check", key), 400, "bad_request")
 
 
+def test_a_large_body_with_a_bad_key_is_answered_401_and_not_decoded(hs):
+    v, _ = hs.victim
+    for key in ("0" * 40, None):
+        r = hs.post_records(v, "safe", "control", [], key, body=os.urandom(MAX_BODY - 1000))
+        _assert_4xx(r, 401, "invalid_key" if key else "not_logged_in")
+
+
 def test_malformed_authorization_headers_are_401(hs):
     v, _ = hs.victim
     for header in ("Basic dXNlcjpwYXNz", "Bearer", "Bearer " + "x" * 5000, "Bearer ' OR 1=1 --"):
