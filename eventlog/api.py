@@ -115,6 +115,22 @@ def check_write_permission(base_url: str, key: Optional[str], entity: Optional[s
     raise ServerUnreachableError(f"the evlog server at {base_url} answered {resp.status_code}")
 
 
+def get_run(base_url: str, key: Optional[str], entity: str, project: str, run_id: str,
+            timeout: float = DEFAULT_TIMEOUT) -> Optional[Dict[str, Any]]:
+    """The server's run object (spec/protocol.md 4.2), or None when the project or run does not
+    exist. PermissionDenied for a refused key, ServerUnreachableError when the server does not answer."""
+    resp = _get(base_url, f"/api/v1/runs/{quote(entity, safe='')}/{quote(project, safe='')}/{quote(run_id, safe='')}",
+                key, timeout)
+    if resp.status_code == 200:
+        return resp.json()
+    body = _reason(resp)
+    if resp.status_code == 404 and body.get("reason") in ("no_such_run", "no_such_project"):
+        return None
+    if resp.status_code in (401, 403, 404) and body.get("reason"):
+        raise refusal(resp.status_code, body, base_url=base_url, entity=entity, project=project)
+    raise ServerUnreachableError(f"the evlog server at {base_url} answered {resp.status_code}")
+
+
 def create_anonymous_account(base_url: str, timeout: float = DEFAULT_TIMEOUT) -> Dict[str, Any]:
     """A new anonymous account {"api_key", "user", "entity"}; NotLoggedInError when the server forbids it."""
     resp = _get(base_url, "/api/v1/auth/anonymous", None, timeout, method="POST")

@@ -158,6 +158,17 @@ def test_git_info_is_for_members_only_also_on_open_projects(srv, world):
         assert run["config"] == {"lr": 0.01, "layers": 3} and "git" not in run and "program" not in run
 
 
+def test_the_client_reads_a_run_or_learns_it_does_not_exist(srv, world):
+    alice, akey = world["alice"]
+    assert api.get_run(srv.url, akey, alice, "priv", "seed", timeout=30)["history_rows"] == 3
+    assert api.get_run(srv.url, akey, alice, "priv", "no-such-run", timeout=30) is None
+    assert api.get_run(srv.url, akey, alice, "no-such-project", "seed", timeout=30) is None
+    with pytest.raises(eventlog.ProjectPermissionError):
+        api.get_run(srv.url, world["bob"][1], alice, "priv", "seed", timeout=30)
+    with pytest.raises(eventlog.NoSuchEntityError):
+        api.get_run(srv.url, akey, "no-such-entity", "p", "seed", timeout=30)
+
+
 # --------------------------------------------------------------- anonymous
 def _env(tmp_path, url, key=None):
     env = {"EVLOG_CONFIG_DIR": str(tmp_path / "cfg"), "EVLOG_BASE_URL": url, "HOME": str(tmp_path)}
