@@ -84,6 +84,23 @@ class RunFinishedError(Error, RuntimeError):
     """The run was finished; it takes no more data. Start another with init()."""
 
 
+# ----------------------------------------------------------------------------- resume (issue 6)
+class ResumeError(UsageError):
+    """init(resume=...) cannot do what was asked; the message names the run id and what to do."""
+
+
+class RunNotFoundError(ResumeError):
+    """resume="must" (or a run id to resume): no such run in this folder, nor on the server."""
+
+
+class RunExistsError(ResumeError):
+    """resume="never": a run with this id exists already (in this folder or on the server)."""
+
+
+class RunInUseError(ResumeError):
+    """The run to resume is still being written by a live process (it holds the log's lock)."""
+
+
 class EvlogWarning(UserWarning):
     """Base class of the warnings evlog emits."""
 

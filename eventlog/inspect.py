@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Union
 
-from .reader import LogReader
+from .reader import LogReader, log_start_seq
 from .segment import Damage, Record
 
 
@@ -35,7 +35,7 @@ def verify(folder: Union[str, os.PathLike]) -> VerifyReport:
     """Read a whole run folder and report damage, seq gaps and a torn (pending) tail."""
     reader = LogReader(folder)
     report = VerifyReport(str(reader.folder))
-    expected = 0
+    expected = log_start_seq(reader.folder)  # a log resumed from the server begins past 0
     for rec in reader.records():
         if rec.seq > expected:
             report.seq_gaps.append((expected, rec.seq - expected))

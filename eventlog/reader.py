@@ -64,6 +64,22 @@ def resolve_run_folder(path: Union[str, os.PathLike]) -> Path:
     return p
 
 
+def log_start_seq(folder: Union[str, os.PathLike]) -> int:
+    """The seq a run folder's log begins at: the first seq in the header of its first segment (0 for
+    most runs; more for a run resumed from the server on another machine, spec/format.md 1)."""
+    log_dir = Path(folder) / LOG_DIR
+    for _, name in list_segments(log_dir):
+        try:
+            with open(log_dir / name, "rb") as f:
+                head = f.read(512)
+            header = decode_header(head[8:8 + struct.unpack_from("<I", head, 4)[0]])
+        except (OSError, struct.error):
+            continue
+        if header is not None:
+            return header.first_seq
+    return 0
+
+
 class LogReader:
     """Reads the records of one run folder; see the module docstring for the damage contract."""
 

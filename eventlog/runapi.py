@@ -146,6 +146,7 @@ class Run:
         self._blocked = False  # finished, forked or session ended: log() takes the slow gate
         self._warning_records = 0
         self._syncer = None
+        self._resumed = False  # set by eventlog.resume.open_run
         self._allow_val_change = settings.allow_val_change
         self._save_at_finish = {}  # rel path -> [source path, kind, sha256 at last copy, policy]
         self._config = Config(self)
@@ -232,7 +233,8 @@ class Run:
 
     @property
     def resumed(self) -> bool:
-        return False
+        """True when init() continued an existing run (resume=...) instead of starting one."""
+        return self._resumed
 
     @property
     def start_time(self) -> float:
@@ -978,20 +980,31 @@ def _start(s) -> Run:
         run._config._items.update(cfg)
         return run
 
+    online = None
+    if s.resume:  # continue an existing run when there is one (eventlog/resume.py)
+        from . import resume
+
+        plan = resume.plan(s, run_id)
+        run_id, online = plan.run_id, plan.online
+        if plan.kind != resume.NEW:
+            def make_run(**kw):
+                return Run(settings=s, run_id=run_id, disabled=False, **kw)
+
+            return _launch(s, resume.open_run(s, plan, cfg, make_run))
     count, taken = runfolder.scan_runs(s.dir, run_id if s.id is not None or s.resume else None)
-    if taken is not None and not s.resume:
+    if taken is not None:
         raise UsageError(
             f"run id {run_id!r} is already used by {runfolder.run_root(s.dir) / taken}; a run id names one run: "
-            "give another id (or leave id= out), or pass resume= to continue that run"
+            "give another id (or leave id= out), or pass resume=\"allow\" to continue that run"
         )
-    mode, entity, project, url = _online(s, run_id)
+    mode, entity, project, url = online or _online(s, run_id)
     name = s.name or generate_name(count + 1)
     folder = runfolder.create(s.dir, run_id, start_time)
     probe = None if s.disable_git else sysinfo.GitProbe(script_dir, folder)
     from .writer import LogWriter
 
     try:
-        writer = LogWriter(folder, run_id)
+        writer = LogWriter(folder, run_id, flush_interval=s.flush_interval)
     except BaseException:
         if probe is not None:
             probe.result()
@@ -1017,10 +1030,19 @@ def _start(s) -> Run:
     except BaseException:
         writer.close()
         raise
-    runfolder.link_latest(folder)
     run = Run(settings=s, run_id=run_id, name=name, folder=folder, writer=writer, mode=mode, url=url,
               project=project, entity=entity, start_time=start_time, disabled=False)
     run._config._items.update(cfg)
+    return _launch(s, run)
+
+
+def _launch(s, run) -> Run:
+    """A run whose log is open and flushed: point latest-run at it, install the exit hooks, start
+    its syncer (a resumed session gets one too; the sinks continue from their cursors)."""
+    from . import runfolder, sysinfo
+
+    folder, mode = run._folder, run._mode
+    runfolder.link_latest(folder)
     _install_hooks()
     from .syncproc import start_syncer
 

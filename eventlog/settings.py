@@ -29,6 +29,7 @@ ENV_NAMES = {
     "silent": "SILENT",
     "disable_git": "DISABLE_GIT",
     "finish_timeout": "FINISH_TIMEOUT",
+    "flush_interval": "FLUSH_INTERVAL",
 }
 PREFIXES = ("EVLOG_", "WANDB_")
 
@@ -37,6 +38,7 @@ RESUME_WORDS = ("allow", "must", "never", "auto")
 ANONYMOUS_WORDS = ("allow", "never", "must")
 DEFAULT_JOB_TYPE = "train"
 DEFAULT_FINISH_TIMEOUT = 60.0
+DEFAULT_FLUSH_INTERVAL = 1.0  # eventlog.writer.DEFAULT_FLUSH_INTERVAL (not imported: msgpack/zstd cost)
 NAME_MAX = 128
 TAG_MAX = 64
 _TRUE = ("1", "true", "yes", "on", "y", "t")
@@ -213,7 +215,8 @@ class Settings:
     __slots__ = (
         "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",
         "sync_tensorboard", "resume", "reinit", "anonymous", "force", "magic", "id", "monitor_gym",
-        "allow_val_change", "mode", "mode_requested", "silent", "disable_git", "finish_timeout", "sources",
+        "allow_val_change", "mode", "mode_requested", "silent", "disable_git", "finish_timeout", "flush_interval",
+        "sources",
     )
 
     def __init__(self) -> None:
@@ -323,4 +326,15 @@ def resolve(args: dict, env=None) -> Settings:
             s.finish_timeout = -1.0
         if not s.finish_timeout >= 0:
             raise UsageError(f"{var}={ev!r} is not a number of seconds >= 0 (e.g. {var}=60)")
+    ev, var = env_lookup("flush_interval", env)
+    if ev is None:
+        s.flush_interval = DEFAULT_FLUSH_INTERVAL
+    else:
+        try:
+            s.flush_interval = float(ev)
+        except ValueError:
+            s.flush_interval = -1.0
+        if not 0 < s.flush_interval <= 3600:
+            raise UsageError(f"{var}={ev!r} is not a number of seconds > 0 (e.g. {var}=0.2): how long a "
+                             "logged record may wait in memory before it is written to the run's log")
     return s

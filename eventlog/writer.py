@@ -80,6 +80,8 @@ class LogWriter:
 
     Opening a folder that already has a log continues its seq; a torn tail left by a crash is cut
     off (its bytes saved beside the segment) and a `recovery` record says what was cut.
+    `first_seq` is the seq the log begins at when the folder holds no record and no segment header
+    yet (default 0; a run resumed from the server continues its seq there); ignored otherwise.
     """
 
     def __init__(
@@ -92,7 +94,10 @@ class LogWriter:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         level: int = DEFAULT_LEVEL,
         fsync_frames: bool = False,
+        first_seq: Optional[int] = None,
     ) -> None:
+        if first_seq is not None and (type(first_seq) is not int or first_seq < 0):
+            raise UsageError(f"first_seq must be an int >= 0, got {first_seq!r}")
         if not isinstance(flush_interval, (int, float)) or flush_interval <= 0:
             raise UsageError(f"flush_interval must be a positive number of seconds, got {flush_interval!r}")
         if not isinstance(frame_bytes, int) or frame_bytes < 1:
@@ -119,7 +124,10 @@ class LogWriter:
         self._lock_fd = self._acquire_lock()
         try:
             self.recovered: List[Dict[str, Any]] = []
-            self._seq, last_segment = self._recover()
+            found, last_segment = self._recover()
+            # a log that holds no record and no segment header yet begins at `first_seq` (a run
+            # resumed from the server, whose earlier records live there)
+            self._seq = found if found is not None else (first_seq or 0)
             self.first_seq = self._seq
             self._segment = last_segment + 1
             self._fd = -1
@@ -163,11 +171,12 @@ class LogWriter:
         os.write(fd, f"pid {os.getpid()} on {os.uname().nodename} ({cmd})\n".encode())
         return fd
 
-    def _recover(self) -> Tuple[int, int]:
-        """Find the next seq and last segment number; cut a torn tail off the last segment."""
+    def _recover(self) -> Tuple[Optional[int], int]:
+        """Find the next seq (None: no record and no segment header) and the last segment number;
+        cut a torn tail off the last segment."""
         segments = list_segments(self.log_dir)
         if not segments:
-            return 0, -1
+            return None, -1
         next_seq: Optional[int] = None
         for idx in range(len(segments) - 1, -1, -1):
             number, name = segments[idx]
@@ -191,7 +200,7 @@ class LogWriter:
                 next_seq = header_seq
             if next_seq is not None:
                 break
-        return (next_seq or 0), segments[-1][0]
+        return next_seq, segments[-1][0]
 
     def _cut_tail(self, path: Path, number: int, data: bytes, offset: int) -> None:
         torn = data[offset:]

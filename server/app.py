@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from eventlog import __version__
 
-from . import accounts, dashboard, ingest, views
+from . import accounts, dashboard, ingest, resume, views
 from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
 from .config import ServerConfig
 from .db import make_engine
@@ -180,6 +180,11 @@ class Server:
 
     async def state(self, request: Request) -> Response:
         pp = request.path_params
+        if request.method == "GET":  # the run's resumable state (server/resume.py)
+            p = await self.principal(request)
+            data = await self.call(resume.resume_state, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
+                                   self.base_url(request))
+            return Response(data, media_type=resume.STATE_TYPE)
         raw = await self.body(request, 64 * 1024)
         p = await self.principal(request)
         try:
@@ -267,7 +272,7 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         Route(run, srv.run),
         Route(run + "/history", srv.history),
         Route(run + "/records", srv.records, methods=["GET", "POST"]),
-        Route(run + "/state", srv.state, methods=["POST"]),
+        Route(run + "/state", srv.state, methods=["GET", "POST"]),
         Route(run + "/files", srv.files),
         Route(run + "/files/{path:path}", srv.file, methods=["GET", "PUT"]),
         Route("/{entity}/{project}/runs/{run_id}", srv.run_page),

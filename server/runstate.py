@@ -115,6 +115,8 @@ class RunState:
                     raise bad_record(rec, "a `run` record may only be the run's first record")
             else:
                 self._apply_other(rec)
+        if n and f.get("state") == "crashed":
+            f["state"] = "running"  # a crashed run that gets new records lives again (resumed)
         f["last_step"] = last_step
         f["history_rows"] = (f["history_rows"] or 0) + hist
         self.history_added = hist

@@ -24,6 +24,7 @@ import zstandard
 
 from eventlog import Cursor, LogReader, Record, credentials
 
+from eventlog.reader import log_start_seq
 from .base import CRASHED, Sink, SinkContext, SinkError, env_value
 
 FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
@@ -111,6 +112,10 @@ class HttpSink(Sink):
         self.project: str = state.get("project") or run.get("project") or DEFAULT_PROJECT
         self.server_next: int = int(state.get("next_seq", 0))
         self.uploaded: Dict[str, Optional[str]] = dict(state.get("uploaded") or {})
+        # A log that begins past seq 0 continues a run resumed from the server: the server holds the
+        # records before it, and they are not in this folder, so they are never asked for.
+        self.log_start = log_start_seq(ctx.folder)
+        self.server_next = max(self.server_next, self.log_start)
         self.pending_files: Dict[str, str] = {}  # path -> kind, named by records already sent
         self.buf: List[bytes] = []
         self.buf_first: Optional[int] = None
@@ -191,6 +196,12 @@ class HttpSink(Sink):
                 continue
             if first > self.server_next and not gap_ok:
                 self._backfill(self.server_next, first)
+                if self.server_next < self.log_start:
+                    raise self._stop(
+                        f"the server has run {self.run_id} only up to seq {self.server_next - 1}, but the log in "
+                        f"{self.ctx.folder} begins at seq {self.log_start} (the run was resumed from the server "
+                        f"here): records {self.server_next}..{self.log_start - 1} are not in this folder. Sync "
+                        "the run folder that holds them first, then this one")
                 if first > self.server_next:  # still missing: lost to damage in our log
                     gap_ok = True
                 continue

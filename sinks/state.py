@@ -199,6 +199,9 @@ def run_facts(folder: Path) -> RunFacts:
             facts.name = str(body.get("name") or facts.name)
         elif rec.type == "meta" and body.get("name"):
             facts.name = str(body["name"])
+        elif rec.type == "resume" and isinstance(body.get("run"), dict):  # a log resumed from the server
+            facts.run_id = str(body["run"].get("id") or facts.run_id)
+            facts.name = str(body["run"].get("name") or facts.name)
         if rec.type == "exit":
             last_session_exit = body
         elif rec.type in ("resume", "run"):

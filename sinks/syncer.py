@@ -465,6 +465,10 @@ def run_info(folder: Path) -> Tuple[Optional[str], Dict[str, Any], bool]:
     for rec in reader.records():
         if rec.type == "run" and isinstance(rec.body, dict):
             return str(rec.body.get("id") or header_run_id(reader.folder) or ""), rec.body, True
+        if rec.type == "resume" and isinstance(rec.body, dict) and isinstance(rec.body.get("run"), dict):
+            # a log that begins past seq 0 (resumed from the server): the run's identity is here
+            body = rec.body["run"]
+            return str(body.get("id") or header_run_id(reader.folder) or ""), body, True
         return header_run_id(reader.folder), {}, True
     return header_run_id(reader.folder), {}, False
 
