@@ -53,6 +53,11 @@ _LAZY = {
     "FORMAT_VERSION": ".segment",
     "Record": ".segment",
     "LogWriter": ".writer",
+    # media values for log() (eventlog/media.py; Pillow/numpy are imported only when one is logged)
+    "Image": ".media",
+    "Histogram": ".media",
+    "Video": ".media",
+    "MediaError": ".media",
 }
 
 

@@ -30,6 +30,7 @@ from .names import generate_id, generate_name
 from .runconfig import Config, load_defaults, normalize as normalize_config, source_to_dict
 from .runsummary import Summary
 from .settings import RESUME_WORDS, check_tags, resolve
+from .media import MediaBatch
 from .values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
 
 _MAX_WARNING_RECORDS = 100
@@ -149,6 +150,8 @@ class Run:
         self._resumed = False  # set by eventlog.resume.open_run
         self._allow_val_change = settings.allow_val_change
         self._save_at_finish = {}  # rel path -> [source path, kind, sha256 at last copy, policy]
+        self._media_known = set()  # media files announced by a `files` record (eventlog/media.py)
+        self._integrations = None  # sync_tensorboard / magic / monitor_gym (eventlog/magic.py)
         self._config = Config(self)
         self._summary = Summary(self)
         self._summary_items = self._summary._items
@@ -395,8 +398,12 @@ class Run:
         )
 
     def _normalize(self, data) -> dict:
+        media = MediaBatch()
         try:
-            return normalize_log_data(data)
+            out = normalize_log_data(data, media)
+            if media.files:
+                self._store_media(media.files)
+            return out
         except LogValueError as exc:
             if not (self._blocked or self._disabled):
                 self._lock.acquire()
@@ -406,6 +413,25 @@ class Run:
                 finally:
                     self._leave()
             raise
+
+    def _store_media(self, files: dict) -> None:
+        """Write the media files of one log() call into the run folder, then announce the new ones
+        with a `files` record (before the history record that references them)."""
+        if self._folder is None:
+            return
+        from .media import store
+
+        entries = store(self._folder, files, self._media_known)
+        if not entries:
+            return
+        self._lock.acquire()
+        try:
+            if self._blocked:
+                self._gate()
+            self._writer.append("files", {"files": entries})
+            self._media_known.update(e["path"] for e in entries)
+        finally:
+            self._leave()
 
     def _refuse_step(self, step: int, data: dict) -> None:
         msg = (
@@ -467,10 +493,13 @@ class Run:
 
     def _summary_update(self, update: dict, remove) -> None:
         norm = {}
+        media = MediaBatch()
         for k, v in update.items():
             if not isinstance(k, str) or not k:
                 raise LogValueError(f"summary key {k!r} is not a non-empty str")
-            norm[k] = normalize_log_value(k, v)
+            norm[k] = normalize_log_value(k, v, 0, media)
+        if media.files:
+            self._store_media(media.files)
         self._lock.acquire()
         try:
             if self._blocked:
@@ -605,6 +634,8 @@ class Run:
     def _finish(self, exit_code: int, error, interrupted: bool, wait: bool = True) -> None:
         if self._forked:
             return
+        if self._integrations is not None and not self._finished:
+            self._integrations.stop()  # outside the lock: it logs what it still holds
         self._lock.acquire()
         try:
             if self._finished:
@@ -1050,6 +1081,10 @@ def _launch(s, run) -> Run:
         run._syncer = start_syncer(folder, parent_pid=os.getpid())
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); sync later with: evlog sync {folder}\n")
+    if s.sync_tensorboard or s.monitor_gym or s.magic:
+        from . import magic
+
+        run._integrations = magic.start(run, s)
     if mode == "offline" and not s.silent and getattr(run, "_syncer", None) is None:
         # with a syncer running, its stdout sink prints this hint in the run banner
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "

@@ -310,6 +310,10 @@ def resolve(args: dict, env=None) -> Settings:
 
     s.anonymous = check_anonymous(args.get("anonymous"))
     s.magic = check_magic(args.get("magic"))
+    if s.magic:
+        from .magic import parse as parse_magic
+
+        parse_magic(s.magic)  # unknown keys (the error lists the known ones), values that are not bools
     s.config = args.get("config")
 
     ev, var = env_lookup("silent", env)

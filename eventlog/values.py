@@ -10,6 +10,7 @@ numpy and torch are recognised by the module name of a value's type, so neither 
 from __future__ import annotations
 
 from .errors import ConfigValueError, LogValueError
+from .media import Media
 
 # The types a value may have to be stored as it is (the hot path of log()).
 FAST_TYPES = frozenset((float, str, bool, type(None)))
@@ -83,25 +84,37 @@ def _check_key(k: object, where: str, err) -> None:
         raise err(f"{where}key is empty; keys must be non-empty str")
 
 
-def normalize_log_value(key: str, v: object, _depth: int = 0) -> object:
-    """A log/summary value ready to store; LogValueError names the key and the type otherwise."""
+def normalize_log_value(key: str, v: object, _depth: int = 0, media=None) -> object:
+    """A log/summary value ready to store; LogValueError names the key and the type otherwise.
+
+    Media values (eventlog.Image, Histogram, Video) become their map (`media(key, value)`, which
+    also collects the files to write); without a `media` hook they are refused. Maps with a
+    `_type` key are reserved for media and refused."""
     if isinstance(v, dict):
         if _depth >= _MAX_DEPTH:
             raise LogValueError(f"key {key!r}: dicts nested deeper than {_MAX_DEPTH} levels")
+        if "_type" in v:
+            raise LogValueError(f"key {key!r}: a dict with a \"_type\" key; \"_type\" is reserved for media "
+                                "values (eventlog.Image, Histogram, Video)")
         out = {}
         for k, sub in v.items():
             _check_key(k, f"in key {key!r}: ", LogValueError)
-            out[str(k)] = normalize_log_value(f"{key}.{k}", sub, _depth + 1)
+            out[str(k)] = normalize_log_value(f"{key}.{k}", sub, _depth + 1, media)
         return out
+    if isinstance(v, Media):
+        if media is None:
+            raise LogValueError(f"key {key!r}: a {type(v).__name__} cannot be stored here; log it with log()")
+        return media(key, v)
     return _scalar(v, f"key {key!r}", LogValueError)
 
 
-def normalize_log_data(data: dict) -> dict:
-    """A copy of a whole `log()` dict with every key checked and every value normalised."""
+def normalize_log_data(data: dict, media=None) -> dict:
+    """A copy of a whole `log()` dict with every key checked and every value normalised (media
+    values through the `media` hook, see normalize_log_value)."""
     out = {}
     for k, v in data.items():
         _check_key(k, "", LogValueError)
-        out[str(k)] = normalize_log_value(k, v)
+        out[str(k)] = normalize_log_value(k, v, 0, media)
     return out
 
 

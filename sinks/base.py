@@ -187,12 +187,20 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
 
 
 # ------------------------------------------------------------- value helpers
+MEDIA_TYPES = ("image", "histogram", "video")  # eventlog.media.MEDIA_TYPES
+
+
+def is_media(value: Any) -> bool:
+    """A media map of a history record (`{"_type": "image", ...}`, spec/format.md "Media")."""
+    return type(value) is dict and value.get("_type") in MEDIA_TYPES
+
+
 def flatten(data: Mapping[str, Any], prefix: str = "", sep: str = "/") -> Dict[str, Any]:
-    """Nested maps as one level: {"a": {"b": 1}} -> {"a/b": 1}."""
+    """Nested maps as one level: {"a": {"b": 1}} -> {"a/b": 1}. Media maps are values, not nesting."""
     out: Dict[str, Any] = {}
     for key, value in data.items():
         k = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not is_media(value):
             out.update(flatten(value, k + sep, sep))
         else:
             out[k] = value

@@ -27,6 +27,7 @@ from .base import (
     env_flag,
     env_value,
     flatten,
+    is_media,
     read_json,
 )
 
@@ -53,6 +54,13 @@ def sync_command(folder: Any) -> str:
 
 
 def fmt_value(v: Any) -> str:
+    if is_media(v):
+        kind = v.get("_type")
+        if kind == "histogram":
+            n = len(v.get("counts") or ())
+            return f"<histogram, {n} bins>"
+        w, h = v.get("width"), v.get("height")
+        return f"<{kind} {w}x{h}>" if w and h else f"<{kind}>"
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, float):

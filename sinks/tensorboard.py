@@ -3,7 +3,10 @@
 Needs the `tensorboard` extra (`pip install 'evlog[tensorboard]'`: tensorboardX, whose protocol
 buffers and record checksums write the file). One event per history step holds every numeric value
 of that step (nested keys joined with "/", top-level keys starting with "_" left out), at the step
-of the record and its wall time; the run's config is written as text (tag `config`).
+of the record and its wall time; the run's config is written as text (tag `config`). Media values
+(spec/format.md "Media") become image summaries (the stored PNG/JPEG/GIF file), histogram summaries
+(the record's bins) and video summaries (an animated GIF image, as tensorboardX's add_video writes;
+mp4 files are decoded with imageio-ffmpeg when it is installed).
 
 Exactly once in effect: the file's name and size at each checkpoint are saved with the cursor.
 Opened again, the sink cuts the file back to that size, so the events of records delivered again
@@ -22,7 +25,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import Record
 
-from .base import Sink, SinkContext, SinkError, env_flag, flatten, numeric
+from .base import Sink, SinkContext, SinkError, env_flag, flatten, is_media, numeric
 
 TB_DIR = "tensorboard"
 OWN_SUFFIX = ".evlog"  # event files this sink wrote (and may cut back or remove)
@@ -52,7 +55,11 @@ class TensorBoardSink(Sink):
         except ImportError as exc:
             raise SinkError(f"the tensorboard sink needs tensorboardX ({exc}); "
                             "install it with: pip install 'evlog[tensorboard]'") from None
+        from tensorboardX.proto.summary_pb2 import HistogramProto
+
         self._Event, self._Summary, self._crc, self._text = Event, Summary, masked_crc32c, text_summary
+        self._HistogramProto = HistogramProto
+        self._media_warned = set()
         self.ctx = ctx
         self.dir = Path(ctx.folder) / TB_DIR
         st = ctx.state or {}
@@ -126,7 +133,13 @@ class TensorBoardSink(Sink):
                     if key.startswith("_"):
                         continue
                     if t is dict:
-                        for k2, v2 in flatten(value, key + "/").items():
+                        items = flatten({key: value}).items()
+                        for k2, v2 in items:
+                            if type(v2) is dict:
+                                mv = self._media_value(k2, v2)
+                                if mv is not None:
+                                    values.append(mv)
+                                continue
                             f = numeric(v2)
                             if f is not None:
                                 values.append(Value(tag=k2, simple_value=f))
@@ -155,6 +168,34 @@ class TensorBoardSink(Sink):
                 self._drain()
         return None
 
+    # ------------------------------------------------------------------ media
+    def _media_value(self, tag: str, m: Dict[str, Any]):
+        """The summary value of a media map, or None (a warning says why, once per tag)."""
+        if not is_media(m):
+            return None
+        Summary = self._Summary
+        kind = m.get("_type")
+        try:
+            if kind == "histogram":
+                return Summary.Value(tag=tag, histo=_histogram_proto(self._HistogramProto, m))
+            path = m.get("path")
+            if not isinstance(path, str) or path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(f"bad media path {path!r}")
+            with open(Path(self.ctx.folder) / path, "rb") as f:
+                raw = f.read()
+            if kind == "video":
+                from eventlog.media import video_as_gif
+
+                raw = video_as_gif(raw, str(m.get("format") or "gif"), m.get("fps"))
+            image = Summary.Image(height=int(m.get("height") or 0), width=int(m.get("width") or 0),
+                                  colorspace=_colorspace(raw), encoded_image_string=raw)
+            return Summary.Value(tag=tag, image=image)
+        except Exception as exc:  # noqa: BLE001 - one bad media value never stops the mirror
+            if tag not in self._media_warned:
+                self._media_warned.add(tag)
+                self.ctx.warn(f"{kind} {tag!r} is not mirrored to TensorBoard: {exc}")
+            return None
+
     def _drain(self) -> None:
         if self.buf and self.file is not None:
             self.file.write(self.buf)
@@ -174,6 +215,27 @@ class TensorBoardSink(Sink):
             self._drain()
             self.file.close()
             self.file = None
+
+
+def _histogram_proto(HistogramProto, m: Dict[str, Any]):
+    """A TensorBoard histogram of a histogram map. TensorBoard keeps only right bin limits, so an
+    empty bucket ending at the first edge comes first (as tensorboardX writes them)."""
+    edges = [float(e) for e in m["bins"]]
+    counts = [float(c) for c in m["counts"]]
+    if len(edges) != len(counts) + 1 or not counts:
+        raise ValueError(f"{len(counts)} counts and {len(edges)} bin edges")
+    centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    return HistogramProto(
+        min=edges[0], max=edges[-1], num=sum(counts), sum=sum(c * x for c, x in zip(counts, centers)),
+        sum_squares=sum(c * x * x for c, x in zip(counts, centers)),
+        bucket_limit=edges, bucket=[0.0] + counts)
+
+
+def _colorspace(raw: bytes) -> int:
+    """Channels of a PNG (from its header); 3 for other formats."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 25:
+        return {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(raw[25], 3)
+    return 3
 
 
 def _jsonable(obj: Any) -> Any:

@@ -55,7 +55,7 @@ def test_every_seed_argument_is_accepted_and_recorded(ev, tmp_path):
     run = ev.init(
         project="p1", entity="team-a", save_code=False, group="g", job_type="eval", name="my run",
         notes="line 1\nline 2", config={"a": 1}, tags=["x", "y"], dir=str(base), sync_tensorboard=True,
-        resume="allow", reinit=True, anonymous="never", force=False, magic={"keras": True}, id="my-run.1",
+        resume="allow", reinit=True, anonymous="never", force=False, magic={"gym": False}, id="my-run.1",
         monitor_gym=True, allow_val_change=True, mode="offline",
     )
     run.finish()
@@ -64,7 +64,7 @@ def test_every_seed_argument_is_accepted_and_recorded(ev, tmp_path):
     assert (body["name"], body["notes"], body["tags"], body["id"]) == ("my run", "line 1\nline 2", ["x", "y"], "my-run.1")
     assert body["settings"] == {
         "sync_tensorboard": True, "resume": "allow", "reinit": True, "anonymous": "never", "force": False,
-        "magic": {"keras": True}, "monitor_gym": True, "allow_val_change": True, "save_code": False,
+        "magic": {"gym": False}, "monitor_gym": True, "allow_val_change": True, "save_code": False,
         "mode": "offline",
     }
     assert Path(run.dir).parent == base / "evlog"

@@ -1,0 +1,694 @@
+"""sync_tensorboard=True: what the program writes to TensorBoard is copied into the run.
+
+Where from: the log dirs of every TensorBoard writer the program opens -- tensorboardX's
+`SummaryWriter` and `torch.utils.tensorboard.SummaryWriter` (whose event file writers, from
+tensorboardX and the tensorboard package, are patched to tell us their log dir, also for writers
+made before init()) -- and any folder given to `eventlog.tbsync.watch(logdir)`. Every
+`*tfevents*` file under such a folder written since the run started is followed.
+
+How: like the sinks follow the log (a watchdog observer wakes a thread, which also looks every
+0.5 s), each file is read from where the last read stopped -- never again from the start -- as
+TFRecords (u64 length, masked CRC-32C of the length, data, masked CRC-32C of the data). A record
+cut at the end of a file is read once it is whole. The bytes read are appended to a copy of the
+file in `<run>/tensorboard/sync/`, so the event files are kept in the run folder.
+
+What: scalars become history values at their step; histograms become `eventlog.Histogram`,
+images `eventlog.Image` (animated GIFs -- tensorboardX's videos -- `eventlog.Video`). The key is
+the tag; events of log dirs other than the first one learned, and of sub-folders, get the folder
+as a prefix (`eval/loss`). Events of one step merge into one history row: a step is written once
+every file that is being written has moved past it (a file with no event yet holds back every
+step; a file idle for HOLD_SECONDS, or whose writer was closed, none), and at finish. Data for a
+step the run has already passed (steps never go back) is logged at the run's current step, with
+one warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import sys
+import threading
+import time
+import weakref
+from pathlib import Path
+
+POLL_INTERVAL = 0.5
+HOLD_SECONDS = 150.0      # > tensorboardX's default flush_secs (120)
+MAX_HELD_STEPS = 10_000   # steps held back at most; older ones are written anyway
+READ_CHUNK = 4 << 20
+MAX_RECORD = 256 << 20
+SYNC_DIR = "tensorboard/sync"
+MAX_BINS = 512
+
+_lock = threading.RLock()
+_active = None                     # the TensorBoardSync of the current run
+_writers = weakref.WeakSet()       # open event file writers (patched classes)
+_patched = set()
+
+WRITER_MODULES = ("tensorboardX.event_file_writer", "tensorboard.summary.writer.event_file_writer")
+
+
+# ---------------------------------------------------------------- CRC-32C
+def _crc32c_table():
+    poly = 0x82F63B78
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+def _make_crc():
+    try:
+        from crc32c import crc32c as fast
+
+        return fast
+    except ImportError:
+        pass
+    table = _crc32c_table()
+
+    def slow(data: bytes) -> int:
+        c = 0xFFFFFFFF
+        for b in data:
+            c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+        return c ^ 0xFFFFFFFF
+
+    return slow
+
+
+_crc = None
+
+
+def masked_crc(data: bytes) -> int:
+    global _crc
+    if _crc is None:
+        _crc = _make_crc()
+    c = _crc(data)
+    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+# ------------------------------------------------------------------ reading
+class TFRecordTail:
+    """Reads the whole TFRecords appended to a file since the last call; a torn last record waits.
+    `copy_to`, when given, receives exactly the bytes consumed."""
+
+    def __init__(self, path: str, copy_to=None, check_data_crc: bool = True) -> None:
+        self.path = path
+        self.offset = 0
+        self.copy_to = copy_to
+        self.check_data_crc = check_data_crc
+        self.broken = None  # why the file is no longer followed
+
+    def read(self) -> list:
+        if self.broken is not None:
+            return []
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return []
+        if size < self.offset:
+            self.broken = f"{self.path} became shorter ({size} < {self.offset} bytes read): no longer followed"
+            return []
+        out = []
+        while size > self.offset:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(min(size - self.offset, READ_CHUNK))
+            pos = self._parse(data, out)
+            if pos == 0:
+                if self.broken is None and len(data) >= 12:
+                    (length,) = struct.unpack_from("<Q", data, 0)
+                    need = 12 + length + 4
+                    if need > len(data) and self.offset + need <= size:  # one record larger than a chunk
+                        with open(self.path, "rb") as f:
+                            f.seek(self.offset)
+                            data = f.read(need)
+                        pos = self._parse(data, out)
+                if pos == 0:
+                    break
+            if self.copy_to is not None:
+                self.copy_to(data[:pos])
+            self.offset += pos
+        return out
+
+    def _parse(self, data: bytes, out: list) -> int:
+        pos = 0
+        n = len(data)
+        while n - pos >= 12:
+            header = data[pos:pos + 8]
+            (length,) = struct.unpack_from("<Q", data, pos)
+            (hcrc,) = struct.unpack_from("<I", data, pos + 8)
+            if masked_crc(header) != hcrc or length > MAX_RECORD:
+                self.broken = f"{self.path}: bad record header at byte {self.offset + pos}: no longer followed"
+                break
+            end = pos + 12 + length + 4
+            if end > n:
+                break  # torn (for now)
+            payload = data[pos + 12:pos + 12 + length]
+            if self.check_data_crc:
+                (dcrc,) = struct.unpack_from("<I", data, pos + 12 + length)
+                if masked_crc(payload) != dcrc:
+                    self.broken = f"{self.path}: bad record checksum at byte {self.offset + pos}: no longer followed"
+                    break
+            out.append(payload)
+            pos = end
+        return pos
+
+
+def _event_class():
+    try:
+        from tensorboard.compat.proto.event_pb2 import Event
+    except ImportError:
+        try:
+            from tensorboardX.proto.event_pb2 import Event
+        except ImportError:
+            return None
+    return Event
+
+
+# -------------------------------------------------------------- conversion
+DT_FLOAT, DT_DOUBLE, DT_INT32, DT_STRING, DT_INT64, DT_HALF = 1, 2, 3, 7, 9, 19
+
+
+def _tensor_values(t) -> list:
+    """The numbers of a TensorProto (float/double/int/half), flat."""
+    dt = t.dtype
+    if t.tensor_content:
+        fmt = {DT_FLOAT: "f", DT_DOUBLE: "d", DT_INT32: "i", DT_INT64: "q", DT_HALF: "e"}.get(dt)
+        if fmt is None:
+            return []
+        size = struct.calcsize(fmt)
+        return list(struct.unpack(f"<{len(t.tensor_content) // size}{fmt}", t.tensor_content))
+    if dt == DT_FLOAT:
+        return list(t.float_val)
+    if dt == DT_DOUBLE:
+        return list(t.double_val)
+    if dt == DT_INT32:
+        return list(t.int_val)
+    if dt == DT_INT64:
+        return list(t.int64_val)
+    if dt == DT_HALF:
+        return [struct.unpack("<e", struct.pack("<H", h))[0] for h in t.half_val]
+    return []
+
+
+def _rebin(edges: list, counts: list):
+    if len(counts) <= MAX_BINS:
+        return edges, counts
+    k = -(-len(counts) // MAX_BINS)
+    new_c = [sum(counts[i:i + k]) for i in range(0, len(counts), k)]
+    new_e = edges[::k]
+    if len(new_e) < len(new_c) + 1:
+        new_e.append(edges[-1])
+    else:
+        new_e[-1] = edges[-1]
+    return new_e, new_c
+
+
+def histogram_from_proto(h):
+    """(counts, edges) of a TensorBoard HistogramProto (only right bucket limits are stored: an
+    empty first bucket gives the left edge, as tensorboardX writes them; else `min` does)."""
+    limits = [float(x) for x in h.bucket_limit]
+    counts = [float(c) for c in h.bucket]
+    if not counts or len(limits) != len(counts):
+        return None
+    if len(counts) > 1 and counts[0] == 0:
+        left, limits, counts = limits[0], limits[1:], counts[1:]
+    else:
+        left = float(h.min)
+    # TF's last bucket ends at DBL_MAX: end it at the data's max
+    if limits[-1] > 1e300 and float(h.max) < limits[-1]:
+        limits[-1] = max(float(h.max), limits[-2] + 1e-12 if len(limits) > 1 else left + 1.0)
+    if limits[0] < -1e300:
+        limits[0] = float(h.min)
+    edges = [left] + limits
+    for i in range(1, len(edges)):
+        if edges[i] <= edges[i - 1]:
+            step = abs(edges[i - 1]) * 1e-9 or 1e-9
+            edges[i] = edges[i - 1] + step
+    edges, counts = _rebin(edges, counts)
+    return [int(c) if c.is_integer() else c for c in counts], edges
+
+
+def histogram_from_tensor(values: list):
+    """(counts, edges) of a TF2 histogram tensor: rows [left, right, count]."""
+    if not values or len(values) % 3:
+        return None
+    rows = [values[i:i + 3] for i in range(0, len(values), 3)]
+    edges = [float(rows[0][0])] + [float(r[1]) for r in rows]
+    counts = [float(r[2]) for r in rows]
+    for i in range(1, len(edges)):
+        if edges[i] <= edges[i - 1]:
+            edges[i] = edges[i - 1] + (abs(edges[i - 1]) * 1e-9 or 1e-9)
+    edges, counts = _rebin(edges, counts)
+    return [int(c) if c.is_integer() else c for c in counts], edges
+
+
+def convert_value(v, plugins: dict):
+    """A history value (float, eventlog.Image/Histogram/Video) of a Summary.Value, or None to skip."""
+    from .media import Histogram, Image
+
+    kind = v.WhichOneof("value")
+    if kind == "simple_value":
+        return float(v.simple_value)
+    if kind == "image":
+        return Image._from_encoded(v.image.encoded_image_string)
+    if kind == "histo":
+        hb = histogram_from_proto(v.histo)
+        return Histogram(np_histogram=hb) if hb else None
+    if kind == "tensor":
+        plugin = v.metadata.plugin_data.plugin_name if v.HasField("metadata") else ""
+        if plugin:
+            plugins[v.tag] = plugin
+        else:
+            plugin = plugins.get(v.tag, "")
+        t = v.tensor
+        if plugin == "scalars" or (not plugin and t.dtype in (DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_HALF)
+                                   and not t.tensor_shape.dim):
+            vals = _tensor_values(t)
+            return float(vals[0]) if len(vals) == 1 else None
+        if plugin == "histograms":
+            hb = histogram_from_tensor(_tensor_values(t))
+            return Histogram(np_histogram=hb) if hb else None
+        if plugin == "images" and t.dtype == DT_STRING and len(t.string_val) >= 3:
+            return Image._from_encoded(t.string_val[2])
+    return None
+
+
+# ------------------------------------------------------------------ follow
+class _File:
+    def __init__(self, path: str, prefix: str, copy_path: Path) -> None:
+        self.path = path
+        self.prefix = prefix
+        self.copy_path = copy_path
+        self.tail = TFRecordTail(path, self._copy)
+        self.size = -1
+        self.last_step = None
+        self.last_growth = time.monotonic()
+        self.plugins: dict = {}
+        self.closed = False
+        self.warned = False
+
+    def _copy(self, data: bytes) -> None:
+        if not data:
+            return
+        self.copy_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.copy_path, "ab") as f:
+            f.write(data)
+
+
+class _QuietStop:
+    def filter(self, record) -> bool:  # noqa: ANN001
+        return "thread is inactive" not in record.getMessage()
+
+
+class TensorBoardSync:
+    """Follows the TensorBoard event files of one run and logs what they hold into it."""
+
+    def __init__(self, run, poll_interval: float = POLL_INTERVAL, hold_seconds: float = HOLD_SECONDS) -> None:
+        self.run = run
+        self.folder = os.path.realpath(run.dir)
+        self.since = run.start_time - 2.0
+        self.poll_interval = poll_interval
+        self.hold_seconds = hold_seconds
+        self.roots: list = []          # [(real path, key prefix)]
+        self.files: dict = {}          # real path -> _File
+        self.held: dict = {}           # step -> {key: value}
+        self.Event = None
+        self._state = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._observer = None
+        self._late_warned = False
+        self._bad_keys: set = set()
+        self._failed = None
+        self._thread = threading.Thread(target=self._loop, name="evlog-tbsync", daemon=True)
+
+    # --------------------------------------------------------------- roots
+    def add_logdir(self, logdir) -> None:
+        path = os.path.realpath(os.path.abspath(os.fspath(logdir)))
+        with self._state:
+            for root, _ in self.roots:
+                if path == root or path.startswith(root + os.sep):
+                    return
+            if not self.roots:
+                prefix = ""
+            else:
+                base = os.path.dirname(self.roots[0][0])
+                rel = os.path.relpath(path, base)
+                prefix = (rel if not rel.startswith("..") else os.path.basename(path)).replace(os.sep, "/") + "/"
+            self.roots.append((path, prefix))
+            self._observe(path)
+        self._wake.set()
+
+    def _observe(self, path: str) -> None:
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return
+        wake = self._wake
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:  # noqa: ANN001
+                if event.event_type in ("modified", "created", "moved", "closed"):
+                    wake.set()
+
+        target = path
+        while not os.path.isdir(target):  # not made yet: watch the nearest existing parent
+            parent = os.path.dirname(target)
+            if parent == target:
+                return
+            target = parent
+        try:
+            if self._observer is None:
+                import logging
+
+                # watchdog logs an error when it is stopped while reading events: not one for the user
+                logging.getLogger("watchdog.observers.inotify").addFilter(_QuietStop())
+                self._observer = Observer()
+                self._observer.daemon = True
+                self._observer.start()
+            self._observer.schedule(_Handler(), target, recursive=True)
+        except Exception:  # noqa: BLE001 - inotify limits: polling still works
+            pass
+
+    def _scan(self) -> None:
+        own = self.folder + os.sep
+        for root, prefix in list(self.roots):
+            if not os.path.isdir(root):
+                continue
+            for dirpath, dirnames, filenames in os.walk(root):
+                if (dirpath + os.sep).startswith(own):
+                    dirnames[:] = []
+                    continue
+                for name in filenames:
+                    if ".tfevents." not in name or name.endswith(".evlog"):
+                        continue
+                    path = os.path.join(dirpath, name)
+                    if path in self.files:
+                        continue
+                    try:
+                        if os.path.getmtime(path) < self.since:
+                            continue  # written before the run: not ours
+                    except OSError:
+                        continue
+                    rel = os.path.relpath(dirpath, root)
+                    sub = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+                    copy = Path(self.folder) / SYNC_DIR / (prefix + sub) / name
+                    self.files[path] = _File(path, prefix + sub, copy)
+
+    # ---------------------------------------------------------------- loop
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.poll()
+            except Exception as exc:  # noqa: BLE001 - keep following; say it once
+                if self._failed is None:
+                    self._failed = exc
+                    sys.stderr.write(f"evlog: sync_tensorboard: {type(exc).__name__}: {exc}\n")
+
+    def poll(self, final: bool = False) -> None:
+        with self._state:
+            if self.Event is None:
+                self.Event = _event_class()
+                if self.Event is None:
+                    raise RuntimeError("reading TensorBoard event files needs the tensorboard or tensorboardX "
+                                       "package: pip install 'evlog[tensorboard]'")
+            self._scan()
+            now = time.monotonic()
+            for f in list(self.files.values()):
+                try:
+                    size = os.path.getsize(f.path)
+                except OSError:
+                    continue
+                if size != f.size:
+                    f.size = size
+                    f.last_growth = now
+                    for payload in f.tail.read():
+                        self._take(f, payload)
+                if f.tail.broken and not f.warned:
+                    f.warned = True
+                    sys.stderr.write(f"evlog: sync_tensorboard: {f.tail.broken}\n")
+            self._commit(final)
+
+    def _take(self, f: _File, payload: bytes) -> None:
+        try:
+            ev = self.Event.FromString(payload)
+        except Exception:  # noqa: BLE001 - not an Event: skip the record
+            return
+        if ev.WhichOneof("what") != "summary":
+            return
+        step = int(ev.step)
+        row = None
+        for v in ev.summary.value:
+            try:
+                value = convert_value(v, f.plugins)
+            except Exception:  # noqa: BLE001
+                value = None
+            if value is None:
+                continue
+            if row is None:
+                row = self.held.setdefault(step, {})
+            row[f.prefix + v.tag] = value
+        if row is not None and (f.last_step is None or step > f.last_step):
+            f.last_step = step
+
+    def _commit(self, final: bool) -> None:
+        if not self.held:
+            return
+        steps = sorted(self.held)
+        if not final:
+            now = time.monotonic()
+            # a file still being written holds back the steps from its last one on (a file with no
+            # event yet: every step), unless closed or idle for hold_seconds
+            marks = [f.last_step if f.last_step is not None else -1 for f in self.files.values()
+                     if not f.closed and not f.tail.broken and now - f.last_growth < self.hold_seconds]
+            if marks:
+                limit = min(marks)
+                ready = [s for s in steps if s < limit]
+                extra = len(steps) - len(ready) - MAX_HELD_STEPS
+                if extra > 0:
+                    ready = steps[:len(ready) + extra]
+                steps = ready
+        for s in steps:
+            self._log(s, self.held.pop(s))
+
+    def _log(self, step: int, data: dict) -> None:
+        from .errors import RunFinishedError
+        from .media import Media, MediaError
+
+        for k in list(data):  # bad media from the files (a corrupt image): skip that value
+            v = data[k]
+            if isinstance(v, Media):
+                try:
+                    v._prepare(k)
+                except MediaError as exc:
+                    del data[k]
+                    if k not in self._bad_keys:
+                        self._bad_keys.add(k)
+                        sys.stderr.write(f"evlog: sync_tensorboard: {exc}; skipped\n")
+        if not data:
+            return
+        run = self.run
+        try:
+            if step >= run.step:
+                run.log(data, step=step, commit=True)
+            else:
+                if not self._late_warned:
+                    self._late_warned = True
+                    msg = (f"sync_tensorboard: TensorBoard data for step {step} arrived after the run reached step "
+                           f"{run.step} (steps never go back); it is logged at the current step")
+                    with run._lock:
+                        run._warn_record(msg, list(data))
+                pending = run._pending
+                if pending and any(k in pending for k in data):
+                    run.log({}, commit=True)  # never overwrite a value already held for this step
+                run.log(data, commit=False)
+        except RunFinishedError:
+            self._stop.set()
+
+    # ---------------------------------------------------------------- stop
+    def stop(self, timeout: float = 30.0) -> None:
+        """Flush the program's writers, read everything written, log what is held, keep the copies."""
+        global _active
+        for w in list(_writers):
+            try:
+                if not _is_closed(w):
+                    w.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._observer is not None:
+            try:
+                self._observer.stop()
+                self._observer.join(2.0)
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            self.poll(final=True)
+        finally:
+            with _lock:
+                if _active is self:
+                    _active = None
+        self._announce_copies()
+
+    def _announce_copies(self) -> None:
+        entries = []
+        for f in self.files.values():
+            p = f.copy_path
+            if not p.is_file():
+                continue
+            h = hashlib.sha256()
+            size = 0
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+                    size += len(chunk)
+            rel = os.path.relpath(p, self.folder).replace(os.sep, "/")
+            entries.append({"path": rel, "sha256": h.hexdigest(), "size": size, "kind": "other"})
+        if not entries:
+            return
+        run = self.run
+        with run._lock:
+            if not run._blocked:
+                run._writer.append("files", {"files": entries})
+
+    def writer_closed(self, logdir) -> None:
+        """A patched writer was closed: its files no longer hold steps back."""
+        path = os.path.realpath(os.path.abspath(os.fspath(logdir)))
+        with self._state:
+            for f in self.files.values():
+                if os.path.dirname(f.path) == path:
+                    f.closed = True
+        self._wake.set()
+
+
+# ------------------------------------------------------------------ patches
+def _writer_opened(writer, logdir) -> None:
+    _writers.add(writer)
+    sync = _active
+    if sync is not None and logdir:
+        sync.add_logdir(logdir)
+
+
+def _writer_closed(writer, logdir) -> None:
+    _writers.discard(writer)
+    sync = _active
+    if sync is not None and logdir:
+        sync.writer_closed(logdir)
+
+
+def _logdir_of(writer):
+    get = getattr(writer, "get_logdir", None)
+    try:
+        return get() if callable(get) else getattr(writer, "_logdir", None)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _patch_writer_module(module) -> None:
+    cls = getattr(module, "EventFileWriter", None)
+    if cls is None or cls in _patched:
+        return
+    _patched.add(cls)
+    orig_init, orig_close = cls.__init__, cls.close
+    orig_reopen = getattr(cls, "reopen", None)
+
+    def __init__(self, logdir, *args, **kwargs):
+        orig_init(self, logdir, *args, **kwargs)
+        _writer_opened(self, _logdir_of(self) or logdir)
+
+    def close(self):
+        try:
+            return orig_close(self)
+        finally:
+            _writer_closed(self, _logdir_of(self))
+
+    __init__.__wrapped__ = orig_init
+    close.__wrapped__ = orig_close
+    cls.__init__ = __init__
+    cls.close = close
+    if orig_reopen is not None:
+        def reopen(self):
+            out = orig_reopen(self)
+            _writer_opened(self, _logdir_of(self))
+            return out
+
+        reopen.__wrapped__ = orig_reopen
+        cls.reopen = reopen
+
+
+def _is_closed(writer) -> bool:
+    if getattr(writer, "_closed", False):
+        return True
+    return bool(getattr(getattr(writer, "_async_writer", None), "_closed", False))
+
+
+def install_patches() -> None:
+    """Patch the event file writer classes: now if their module is imported (then find the writers
+    made before, once), else as soon as it is."""
+    from .magic import when_imported
+
+    for name in WRITER_MODULES:
+        module = sys.modules.get(name)
+        if module is None:
+            when_imported(name, _patch_writer_module)
+            continue
+        cls = getattr(module, "EventFileWriter", None)
+        if cls is None or cls in _patched:
+            continue
+        _patch_writer_module(module)
+        import gc
+
+        for obj in gc.get_objects():
+            if type(obj) is cls and not _is_closed(obj):
+                _writer_opened(obj, _logdir_of(obj))
+
+
+# ---------------------------------------------------------------------- API
+def start(run) -> TensorBoardSync:
+    """Start following TensorBoard writes for `run` (init(sync_tensorboard=True))."""
+    global _active
+    sync = TensorBoardSync(run)
+    with _lock:
+        old = _active
+        _active = sync
+    if old is not None and old is not sync:
+        old.stop()
+    install_patches()
+    for w in list(_writers):
+        if not _is_closed(w):
+            d = _logdir_of(w)
+            if d:
+                sync.add_logdir(d)
+    sync.start()
+    return sync
+
+
+def watch(logdir) -> None:
+    """Follow the TensorBoard event files under `logdir` (written since the run started) too."""
+    sync = _active
+    if sync is None:
+        from .errors import NoRunError
+
+        raise NoRunError("eventlog.tbsync.watch() needs a run started with sync_tensorboard=True (or magic)")
+    sync.add_logdir(logdir)
+
+
+def patch(root_logdir=None, **_ignored) -> None:
+    """wandb.tensorboard.patch() compatibility: follow `root_logdir` (writers are patched anyway)."""
+    if root_logdir is not None:
+        watch(root_logdir)
