@@ -227,8 +227,8 @@ def connect(s, entity, project, run_id):
 
 
 # ------------------------------------------------------------------------- local folders
-def _lock_holder(folder: Path):
-    """The text of log/LOCK when a live writer holds it, else None."""
+def lock_holder(folder: Path):
+    """The text of log/LOCK when a live writer holds it (the run is running), else None."""
     from .segment import LOG_DIR
 
     path = Path(folder) / LOG_DIR / "LOCK"
@@ -288,7 +288,7 @@ def latest_resumable(base: str):
     except OSError:
         return None
     folder = (link.parent / target).resolve()
-    if not folder.is_dir() or _lock_holder(folder) is not None:
+    if not folder.is_dir() or lock_holder(folder) is not None:
         return None
     st = _read(folder)
     if st is None or not st.resumable:
@@ -341,7 +341,7 @@ def plan(s, run_id: str) -> Plan:
     _, taken = runfolder.scan_runs(s.dir, run_id)
     folder = runfolder.run_root(s.dir) / taken if taken is not None else None
     if folder is not None:
-        holder = _lock_holder(folder)
+        holder = lock_holder(folder)
         if holder is not None:
             if mode == "never":
                 raise RunExistsError(f"run id {run_id!r} is already used by {folder} (resume=\"never\"), which is "
@@ -456,7 +456,7 @@ def open_run(s, p: Plan, cfg: dict, make_run):
         try:
             writer = LogWriter(folder, run_id, flush_interval=s.flush_interval)
         except WriterLockedError:
-            raise _in_use(run_id, folder, _lock_holder(folder) or "another process") from None
+            raise _in_use(run_id, folder, lock_holder(folder) or "another process") from None
         if writer.first_seq != st.next_seq:  # written between our read and the lock: read again
             try:
                 st = from_log(folder)
@@ -529,3 +529,21 @@ def _check_not_ahead(login, run_id: str, folder: Path, st: RunState) -> None:
             f"this folder only {st.next_seq}: the run was continued elsewhere. Resume it from the server with "
             "dir= a folder that does not hold this run, or sync this folder's copy under another id"
         )
+
+
+def resume_command(folder, st: RunState):
+    """The shell command that resumes a run: its last session's program, run again in the same
+    working directory with EVLOG_RESUME=must, EVLOG_RUN_ID and EVLOG_DIR set; None when the
+    program cannot be run again (an interactive session, `python -c`)."""
+    from .sysinfo import shell_quote as q
+
+    prog = st.program if isinstance(st.program, dict) else {}
+    argv = prog.get("argv")
+    if not isinstance(argv, list) or not argv or not argv[0] or argv[0] in ("-c", "-") or not st.run_id:
+        return None
+    exe = prog.get("executable") or "python3"
+    base = Path(folder).resolve().parent.parent
+    env = f"EVLOG_RESUME=must EVLOG_RUN_ID={q(str(st.run_id))} EVLOG_DIR={q(str(base))}"
+    cmd = " ".join(q(str(a)) for a in [exe, *argv])
+    cwd = prog.get("cwd")
+    return f"cd {q(str(cwd))} && {env} {cmd}" if cwd else f"{env} {cmd}"
