@@ -16,15 +16,16 @@ import os
 import random
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections import deque
+from typing import Any, Deque, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote, urlsplit
 
 import msgpack
 import zstandard
 
 from eventlog import Cursor, LogReader, Record, credentials
-
 from eventlog.reader import log_start_seq
+
 from .base import CRASHED, Sink, SinkContext, SinkError, env_value
 
 FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
@@ -111,11 +112,11 @@ class HttpSink(Sink):
         self.entity: Optional[str] = state.get("entity") or run.get("entity") or None
         self.project: str = state.get("project") or run.get("project") or DEFAULT_PROJECT
         self.server_next: int = int(state.get("next_seq", 0))
-        self.uploaded: Dict[str, Optional[str]] = dict(state.get("uploaded") or {})
         # A log that begins past seq 0 continues a run resumed from the server: the server holds the
         # records before it, and they are not in this folder, so they are never asked for.
         self.log_start = log_start_seq(ctx.folder)
         self.server_next = max(self.server_next, self.log_start)
+        self.uploaded: Dict[str, Optional[str]] = dict(state.get("uploaded") or {})
         self.pending_files: Dict[str, str] = {}  # path -> kind, named by records already sent
         self.buf: List[bytes] = []
         self.buf_first: Optional[int] = None
@@ -125,7 +126,7 @@ class HttpSink(Sink):
         self.retry_seconds = float(env_value(env, "EVLOG_HTTP_RETRY_SECONDS")
                                    or (RETRY_SECONDS_LIVE if ctx.live else RETRY_SECONDS_SYNC))
         self.timeout = float(env_value(env, "EVLOG_HTTP_TIMEOUT") or TIMEOUT)
-        self.latencies: List[float] = []  # seconds per successful records request (benchmarks)
+        self.latencies: Deque[float] = deque(maxlen=10_000)  # seconds per records request (benchmarks)
         self.requests_sent = 0
         self._packer = msgpack.Packer(use_bin_type=True)
         self._cctx = zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=True)
@@ -195,13 +196,13 @@ class HttpSink(Sink):
                 chunks, first = chunks[drop:], first + drop
                 continue
             if first > self.server_next and not gap_ok:
-                self._backfill(self.server_next, first)
                 if self.server_next < self.log_start:
                     raise self._stop(
                         f"the server has run {self.run_id} only up to seq {self.server_next - 1}, but the log in "
                         f"{self.ctx.folder} begins at seq {self.log_start} (the run was resumed from the server "
                         f"here): records {self.server_next}..{self.log_start - 1} are not in this folder. Sync "
                         "the run folder that holds them first, then this one")
+                self._backfill(self.server_next, first)
                 if first > self.server_next:  # still missing: lost to damage in our log
                     gap_ok = True
                 continue
