@@ -151,13 +151,14 @@ def when_imported(name: str, callback) -> None:
 
 
 # --------------------------------------------------------------- argparse
-_config_run = None  # weakref to the run whose config takes arguments and flags
+_targets = {"argparse": None, "absl": None}  # switch -> weakref of the run whose config takes them
 _argparse_patched = False
 _absl_patched = False
 
 
-def _target_run():
-    run = _config_run() if _config_run is not None else None
+def _target_run(switch: str):
+    ref = _targets[switch]
+    run = ref() if ref is not None else None
     if run is None or run.finished or run.disabled:
         return None
     return run
@@ -178,8 +179,8 @@ def _storable(d: dict) -> dict:
     return out
 
 
-def _to_config(values: dict, what: str) -> None:
-    run = _target_run()
+def _to_config(values: dict, what: str, switch: str) -> None:
+    run = _target_run(switch)
     if run is None or not values:
         return
     try:
@@ -198,8 +199,8 @@ def _patch_argparse() -> None:
 
     def parse_known_args(self, args=None, namespace=None):
         ns, rest = original(self, args, namespace)
-        if _config_run is not None and isinstance(ns, argparse.Namespace):
-            _to_config(vars(ns), "parsed arguments")
+        if _targets["argparse"] is not None and isinstance(ns, argparse.Namespace):
+            _to_config(vars(ns), "parsed arguments", "argparse")
         return ns, rest
 
     parse_known_args.__wrapped__ = original
@@ -257,7 +258,7 @@ def _absl_main_flags(flags_module) -> dict:
 
 def _capture_absl(flags_module) -> None:
     global _absl_patched
-    _to_config(_absl_main_flags(flags_module), "absl flags")
+    _to_config(_absl_main_flags(flags_module), "absl flags", "absl")
     if _absl_patched:
         return
     FlagValues = flags_module.FlagValues
@@ -265,8 +266,8 @@ def _capture_absl(flags_module) -> None:
 
     def __call__(self, *args, **kwargs):
         out = original(self, *args, **kwargs)
-        if _config_run is not None and self is flags_module.FLAGS:
-            _to_config(_absl_main_flags(flags_module), "absl flags")
+        if _targets["absl"] is not None and self is flags_module.FLAGS:
+            _to_config(_absl_main_flags(flags_module), "absl flags", "absl")
         return out
 
     __call__.__wrapped__ = original
@@ -283,11 +284,9 @@ class Integrations:
         self.switches = switches
         self.tb = None
         self.gym = False
-        self.config = False
         self._stopped = False
 
     def stop(self) -> None:
-        global _config_run
         if self._stopped:
             return
         self._stopped = True
@@ -300,23 +299,22 @@ class Integrations:
             from . import gym
 
             gym.disable(self.run)
-        if self.config and _config_run is not None and _config_run() is self.run:
-            _config_run = None
+        for switch, ref in list(_targets.items()):
+            if ref is not None and ref() is self.run:
+                _targets[switch] = None
 
 
 def start(run, settings) -> Integrations:
     """Switch on what `settings` (sync_tensorboard, monitor_gym, magic) asks for, for `run`."""
-    global _config_run
     switches = parse(settings.magic)
     out = Integrations(run, switches)
     if run.disabled or run.dir is None:
         return out
-    if switches.get("argparse") or switches.get("absl"):
-        _config_run = weakref.ref(run)
-        out.config = True
+    for switch in _targets:
+        _targets[switch] = weakref.ref(run) if switches.get(switch) else None
     if switches.get("argparse"):
         for ns in _namespaces_before_init():
-            _to_config(vars(ns), "parsed arguments")
+            _to_config(vars(ns), "parsed arguments", "argparse")
         _patch_argparse()
     if switches.get("absl"):
         when_imported("absl.flags", _capture_absl)

@@ -131,6 +131,8 @@ class TFRecordTail:
             if self.copy_to is not None:
                 self.copy_to(data[:pos])
             self.offset += pos
+            if pos < len(data):
+                break  # a torn record (or damage): read again once more is written
         return out
 
     def _parse(self, data: bytes, out: list) -> int:
@@ -501,7 +503,8 @@ class TensorBoardSync:
             return
         run = self.run
         try:
-            if step >= run.step:
+            pending = run._pending
+            if step > run.step or (step == run.step and not (pending and any(k in pending for k in data))):
                 run.log(data, step=step, commit=True)
             else:
                 if not self._late_warned:
