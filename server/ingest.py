@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import schema as s
+from . import series
 from .access import ensure_project, for_write
 from .auth import Principal
 from .db import writer
@@ -115,6 +116,8 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
             state.next_seq = start
         applied = state.apply(records, first)
         _write_chunk(conn, state.pk, start, applied, state.history_added, body.stored(first, first + applied))
+        if state.history_added:
+            series.write(conn, state.pk, start, records[first:first + applied])
         _write_files(conn, state.pk, state.files)
         conn.execute(s.runs.update().where(s.runs.c.id == state.pk).values(**state.row_values()))
         gap = first + applied < len(records)

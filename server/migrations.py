@@ -28,14 +28,20 @@ class SchemaTooNewError(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
-    tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
+    tables = [t for t in schema.metadata.sorted_tables if t.name not in ("schema_version", "series")]
     schema.metadata.create_all(conn, tables=tables)
     if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
         conn.execute(text("ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL"))
 
 
+def _v2_series(conn: Connection) -> None:
+    """Chart summaries of history chunks (server/series.py); older chunks are summarized on read."""
+    schema.series.create(conn, checkfirst=True)
+
+
 MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
+    (2, "chart series", _v2_series),
 ]
 LATEST = MIGRATIONS[-1][0]
 

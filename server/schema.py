@@ -125,6 +125,16 @@ chunks = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# Chart summaries of the chunks holding history (server/series.py): one row per such chunk, written
+# in the chunk's transaction; `data` is a msgpack map key -> [steps, values] (empty: nothing to chart).
+series = Table(
+    "series",
+    metadata,
+    Column("run_pk", Integer, primary_key=True, autoincrement=False),
+    Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 files = Table(
     "files",
     metadata,

@@ -1,0 +1,186 @@
+"""Chart series: per-chunk summaries of a run's numeric history, written at ingestion, so a chart of
+a run with millions of steps is drawn from a few hundred small blobs instead of every record.
+
+For each chunk holding history rows, `summarize` keeps, for every top-level key with a finite
+number, its points (step, value) reduced to PAIRS buckets of consecutive points: each bucket's
+minimum and maximum (in step order), plus the chunk's first and last point of the key. A series
+read (`read_series`) joins the chunks' summaries and downsamples again to the number of points
+asked for, bucket by bucket over the step range (again min and max of each bucket), so the
+extremes of a series always survive, however far it is reduced.
+
+Chunks stored before this table existed have no summary: they are summarized on read.
+"""
+from __future__ import annotations
+
+import math
+from math import fsum
+from bisect import bisect_left
+from operator import itemgetter
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import msgpack
+import zstandard
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from . import schema as s
+
+PAIRS = 128  # (min, max) pairs per key kept in a chunk summary: ~256 points, whatever the chunk's size
+RAW_ROWS = 50_000  # runs with at most this many history rows are charted from their records
+Series = Dict[str, Tuple[List[int], List[float]]]  # key -> (steps, values), in step order
+
+_FLOAT, _INT = float, int
+_NUMBERS = frozenset((float, int))
+
+
+def _points(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
+    """Every finite number (int or float, not bool) of each top-level string key, as (steps,
+    values) lists. Works key by key over whole lists (a chunk's rows mostly share their keys)."""
+    rows = list(rows)
+    if not rows:
+        return {}
+    steps = [r[0] for r in rows]
+    datas = [r[1] for r in rows]
+    keys: set = set()
+    for d in datas:
+        keys.update(d)
+    isfinite = math.isfinite
+    out: Series = {}
+    for k in keys:
+        if type(k) is not str:
+            continue
+        try:
+            vals = list(map(itemgetter(k), datas))
+        except KeyError:
+            vals = [d.get(k) for d in datas]
+        if set(map(type, vals)) <= _NUMBERS:  # ints and floats only (not bools)
+            try:
+                finite = isfinite(fsum(vals))  # false when one of them is NaN or infinite
+            except OverflowError:
+                finite = False
+            if finite:
+                out[k] = (steps, vals)
+                continue
+        kept = [(st, v) for st, v in zip(steps, vals)
+                if (type(v) is _FLOAT and isfinite(v)) or type(v) is _INT]
+        if kept:
+            out[k] = ([p[0] for p in kept], [p[1] for p in kept])
+    return out
+
+
+def _reduce(steps: List[int], values: List[float], size: int) -> Tuple[List[int], List[float]]:
+    """Each run of `size` consecutive points -> its min and max point (in step order), and always
+    the first and the last point."""
+    n = len(steps)
+    if size <= 1 or n <= 4:
+        return steps, values
+    keep = {0, n - 1}
+    for a in range(0, n, size):
+        chunk = values[a:a + size]
+        keep.add(a + chunk.index(min(chunk)))
+        keep.add(a + chunk.index(max(chunk)))
+    idx = sorted(keep)
+    return [steps[i] for i in idx], [values[i] for i in idx]
+
+
+def summarize_rows(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
+    return {k: _reduce(st, va, -(-len(st) // PAIRS)) for k, (st, va) in _points(rows).items()}
+
+
+def summarize(records: Sequence[Sequence[Any]]) -> Optional[bytes]:
+    """The stored summary of a chunk's records (None when they hold no chartable history)."""
+    rows = []
+    for rec in records:
+        if rec[1] == "history":
+            body = rec[3]
+            rows.append((body["step"], body["data"]))
+    series = summarize_rows(rows)
+    if not series:
+        return None
+    return msgpack.packb({k: [st, va] for k, (st, va) in series.items()}, use_bin_type=True)
+
+
+def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Sequence[Any]]) -> None:
+    """Store the summary of the chunk starting at `first_seq` (in the ingesting transaction)."""
+    blob = summarize(records)
+    conn.execute(s.series.insert().values(run_pk=run_pk, first_seq=first_seq, data=blob or b""))
+
+
+def _chunk_rows(blob: bytes, from_seq: int = 0) -> List[Tuple[int, Dict[Any, Any]]]:
+    payload = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress(blob)
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+    unpacker.feed(payload)
+    return [(r[3]["step"], r[3]["data"]) for r in unpacker if r[1] == "history" and r[0] >= from_seq]
+
+
+def _merge(parts: List[Series], keys: Optional[Sequence[str]]) -> Series:
+    out: Series = {}
+    for part in parts:
+        for k, (st, va) in part.items():
+            if keys is not None and k not in keys:
+                continue
+            pair = out.get(k)
+            if pair is None:
+                out[k] = (list(st), list(va))
+            else:
+                pair[0].extend(st)
+                pair[1].extend(va)
+    return out
+
+
+def downsample(steps: List[int], values: List[float], samples: int) -> Tuple[List[int], List[float]]:
+    """At most about `samples` points: the step range cut into samples/2 equal buckets, each
+    represented by its min and max point; the first and last points always stay."""
+    n = len(steps)
+    if n <= samples:
+        return steps, values
+    buckets = max(1, samples // 2)
+    lo_s = steps[0]
+    width = (steps[-1] - lo_s) / buckets or 1
+    keep = {0, n - 1}
+    a = 0
+    for b in range(1, buckets + 1):
+        e = n if b == buckets else bisect_left(steps, lo_s + b * width, a)
+        if e > a:
+            seg = values[a:e]
+            keep.add(a + seg.index(min(seg)))
+            keep.add(a + seg.index(max(seg)))
+            a = e
+    idx = sorted(keep)
+    return [steps[i] for i in idx], [values[i] for i in idx]
+
+
+def read_series(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None,
+                samples: int = 2000, from_seq: int = 0, history_rows: Optional[int] = None) -> Series:
+    """The run's chartable series (key -> (steps, values)), each downsampled to about `samples`
+    points. Runs of at most RAW_ROWS history rows (`history_rows`) are read from their records,
+    longer ones from the chunk summaries. With `from_seq`, only points of records from that seq on,
+    not downsampled (the new points of a live run)."""
+    keyset = set(keys) if keys else None
+    parts: List[Series] = []
+    if from_seq > 0 or (history_rows is not None and history_rows <= RAW_ROWS):
+        q = (select(s.chunks.c.data).where(s.chunks.c.run_pk == run_pk, s.chunks.c.history_rows > 0,
+                                            s.chunks.c.last_seq >= from_seq).order_by(s.chunks.c.first_seq))
+        for (blob,) in conn.execute(q):
+            parts.append(_points(_chunk_rows(blob, from_seq)))
+        merged = _merge(parts, keyset)
+        if from_seq > 0:
+            return merged
+        return {k: downsample(st, va, samples) for k, (st, va) in merged.items()}
+    q = (
+        select(s.chunks.c.first_seq, s.series.c.data)
+        .select_from(s.chunks.outerjoin(s.series, (s.series.c.run_pk == s.chunks.c.run_pk)
+                                        & (s.series.c.first_seq == s.chunks.c.first_seq)))
+        .where(s.chunks.c.run_pk == run_pk, s.chunks.c.history_rows > 0)
+        .order_by(s.chunks.c.first_seq)
+    )
+    unpackb = msgpack.unpackb
+    for first_seq, data in conn.execute(q).all():
+        if data is None:  # a chunk stored before summaries existed: summarize it now
+            blob = conn.execute(select(s.chunks.c.data).where(s.chunks.c.run_pk == run_pk,
+                                                              s.chunks.c.first_seq == first_seq)).scalar_one()
+            parts.append(summarize_rows(_chunk_rows(blob)))
+        elif data:
+            parts.append({k: (v[0], v[1]) for k, v in unpackb(data, raw=False).items()})
+    merged = _merge(parts, keyset)
+    return {k: downsample(st, va, samples) for k, (st, va) in merged.items()}

@@ -1,0 +1,203 @@
+"""What the dashboard reads and writes: runs with their users, a run with its code and diff, the
+run edits (name, notes, tags), the home page's project lists, and chart series.
+
+Permissions are those of spec/protocol.md section 2 (server/access.py); on pages, a project the
+caller may not read is reported as not found (404), so outsiders cannot tell private projects
+from missing ones.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from .. import schema as s
+from .. import series
+from ..access import OPEN, Target, for_read
+from ..auth import Principal
+from ..db import writer
+from ..errors import ApiError, bad_request, no_permission, not_logged_in
+from ..views import _run_json, _run_row
+
+MAX_SHOWN_FILE = 2 * 1024 * 1024
+MAX_NAME = 1000
+MAX_NOTES = 100_000
+MAX_TAGS = 200
+MAX_TAG = 200
+
+
+def hide(exc: ApiError) -> ApiError:
+    """A refusal to read, as pages and the dashboard API show it: not found."""
+    if exc.status in (401, 403, 404):
+        return ApiError(404, "not_found", "no such page (or you may not see it: sign in)")
+    return exc
+
+
+def read_target(conn: Connection, principal: Optional[Principal], entity: str, project: str) -> Target:
+    try:
+        return for_read(conn, principal, entity, project)
+    except ApiError as exc:
+        raise hide(exc) from None
+
+
+def _users(conn: Connection, ids: Sequence[int]) -> Dict[int, str]:
+    ids = sorted({i for i in ids if i is not None})
+    if not ids:
+        return {}
+    return dict(conn.execute(select(s.entities.c.id, s.entities.c.name).where(s.entities.c.id.in_(ids))).all())
+
+
+def may_edit(principal: Optional[Principal], target: Target, row: Any) -> bool:
+    """Members of the run's entity, and the user who created the run."""
+    return principal is not None and not principal.is_anonymous and (
+        target.member or principal.user_id == row.created_by)
+
+
+def _web_run(row: Any, target: Target, base_url: str, users: Dict[int, str],
+             principal: Optional[Principal]) -> Dict[str, Any]:
+    out = _run_json(row, target, base_url)
+    out["user"] = users.get(row.created_by)
+    out["can_edit"] = may_edit(principal, target, row)
+    return out
+
+
+def list_runs(engine: Engine, principal: Optional[Principal], entity: str, project: str, base_url: str,
+              since: Optional[float] = None) -> Dict[str, Any]:
+    """{"now", "runs"}: the project's runs (only those updated after `since` when given)."""
+    with engine.connect() as conn:
+        now = time.time()
+        target = read_target(conn, principal, entity, project)
+        q = select(s.runs).where(s.runs.c.project_id == target.project_id).order_by(s.runs.c.created_at, s.runs.c.id)
+        if since is not None:
+            q = q.where(s.runs.c.updated_at >= since)
+        rows = conn.execute(q).all()
+        users = _users(conn, [r.created_by for r in rows])
+    return {"now": now, "entity": target.entity, "project": target.project, "visibility": target.visibility,
+            "member": target.member,
+            "runs": [_web_run(r, target, base_url, users, principal) for r in rows]}
+
+
+def _file(conn: Connection, run_pk: int, path: Optional[str]) -> Optional[str]:
+    if not path:
+        return None
+    row = conn.execute(select(s.files.c.content).where(s.files.c.run_pk == run_pk, s.files.c.path == path)).first()
+    if row is None or row.content is None:
+        return None
+    data = bytes(row.content)
+    text = data[:MAX_SHOWN_FILE].decode("utf-8", errors="replace")
+    if len(data) > MAX_SHOWN_FILE:
+        text += f"\n... ({len(data) - MAX_SHOWN_FILE} more bytes not shown)"
+    return text
+
+
+def get_run(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
+            base_url: str, *, files: bool = False) -> Dict[str, Any]:
+    """The run object plus "user" and "can_edit"; with `files`, members also get the saved code
+    ("code_text") and the git diff ("diff_text")."""
+    with engine.connect() as conn:
+        target = read_target(conn, principal, entity, project)
+        try:
+            row = _run_row(conn, target, run_id)
+        except ApiError as exc:
+            raise hide(exc) from None
+        out = _web_run(row, target, base_url, _users(conn, [row.created_by]), principal)
+        if files and target.member:
+            out["code_text"] = _file(conn, row.id, (out.get("code") or {}).get("path"))
+            out["diff_text"] = _file(conn, row.id, (out.get("git") or {}).get("diff_file"))
+    return out
+
+
+def edit_run(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
+             changes: Any, base_url: str) -> Dict[str, Any]:
+    """Set a run's name, notes and/or tags (spec/protocol.md 4.4); the run object after."""
+    if principal is None:
+        raise not_logged_in()
+    if not isinstance(changes, dict) or not changes:
+        raise bad_request('the body must be a JSON object with "name", "notes" and/or "tags"')
+    unknown = set(changes) - {"name", "notes", "tags"}
+    if unknown:
+        raise bad_request(f"only name, notes and tags can be changed, not {', '.join(sorted(map(str, unknown)))}")
+    values: Dict[str, Any] = {}
+    if "name" in changes:
+        name = changes["name"]
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+            raise bad_request(f"name must be a string of at most {MAX_NAME} characters, or null")
+        values["name"] = name.strip() if isinstance(name, str) and name.strip() else None
+    if "notes" in changes:
+        notes = changes["notes"]
+        if notes is not None and (not isinstance(notes, str) or len(notes) > MAX_NOTES):
+            raise bad_request(f"notes must be a string of at most {MAX_NOTES} characters, or null")
+        values["notes"] = notes
+    if "tags" in changes:
+        tags = changes["tags"]
+        if (not isinstance(tags, list) or len(tags) > MAX_TAGS
+                or any(not isinstance(t, str) or not t.strip() or len(t) > MAX_TAG for t in tags)):
+            raise bad_request(f"tags must be a list of at most {MAX_TAGS} non-empty strings "
+                              f"of at most {MAX_TAG} characters")
+        seen: List[str] = []
+        for t in tags:
+            if t.strip() not in seen:
+                seen.append(t.strip())
+        from ..wire import pack
+
+        values["tags"] = pack(seen)
+    with writer(engine).begin() as conn:
+        target = for_read(conn, principal, entity, project)
+        row = _run_row(conn, target, run_id)
+        if not may_edit(principal, target, row):
+            raise no_permission(f"{principal.name!r} may not edit runs of {target.entity}/{target.project}: "
+                                f"only members of {target.entity!r} and the run's creator can")
+        conn.execute(s.runs.update().where(s.runs.c.id == row.id).values(updated_at=time.time(), **values))
+        row = _run_row(conn, target, run_id)
+        return _web_run(row, target, base_url, _users(conn, [row.created_by]), principal)
+
+
+def read_series(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
+                keys: Optional[List[str]], samples: int, from_seq: int) -> Dict[str, Any]:
+    with engine.connect() as conn:
+        target = read_target(conn, principal, entity, project)
+        try:
+            row = _run_row(conn, target, run_id)
+        except ApiError as exc:
+            raise hide(exc) from None
+        data = series.read_series(conn, row.id, keys, samples, from_seq, row.history_rows)
+    return {"next_seq": row.next_seq, "state": row.state, "last_step": row.last_step,
+            "series": {k: [st, va] for k, (st, va) in sorted(data.items())}}
+
+
+def home(engine: Engine, principal: Optional[Principal]) -> Dict[str, Any]:
+    """The caller's entities with their projects, and the open projects of others (newest first)."""
+    with engine.connect() as conn:
+        mine: List[Dict[str, Any]] = []
+        ent_ids: List[int] = []
+        if principal is not None:
+            ent_ids = [principal.user_id, *sorted(principal.teams)]
+        ents = dict(conn.execute(select(s.entities.c.id, s.entities.c.name).where(s.entities.c.id.in_(ent_ids))).all()) \
+            if ent_ids else {}
+        projects = conn.execute(
+            select(s.projects.c.id, s.projects.c.entity_id, s.projects.c.name, s.projects.c.visibility,
+                   s.projects.c.created_at)
+            .where(or_(s.projects.c.entity_id.in_(ent_ids), s.projects.c.visibility == OPEN)
+                   if ent_ids else s.projects.c.visibility == OPEN)
+            .order_by(s.projects.c.created_at.desc()).limit(500)
+        ).all()
+        names = _users(conn, [p.entity_id for p in projects])
+        for eid in ent_ids:
+            if eid in ents:
+                mine.append({"entity": ents[eid], "projects": [
+                    {"name": p.name, "visibility": p.visibility} for p in projects if p.entity_id == eid]})
+        others = [{"entity": names.get(p.entity_id), "name": p.name, "visibility": p.visibility}
+                  for p in projects if p.entity_id not in ents]
+    return {"mine": mine, "open": others[:100]}
+
+
+def entity_projects(engine: Engine, principal: Optional[Principal], entity: str) -> Dict[str, Any]:
+    from ..views import list_projects
+
+    try:
+        return list_projects(engine, principal, entity)
+    except ApiError as exc:
+        raise hide(exc) from None
+

@@ -1,0 +1,267 @@
+/* evlog dashboard: shared helpers and the chart component (uPlot).
+   User strings only ever reach the page through textContent / attribute setters, never innerHTML. */
+"use strict";
+(function () {
+  const EV = {};
+  window.EV = EV;
+
+  EV.data = function (id) {
+    const node = document.getElementById(id || "evlog-data");
+    return node ? JSON.parse(node.textContent) : null;
+  };
+  EV.csrf = function () {
+    const m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  };
+  EV.enc = encodeURIComponent;
+
+  EV.api = async function (url, opts) {
+    opts = Object.assign({ credentials: "same-origin", headers: {} }, opts || {});
+    if (opts.body !== undefined && typeof opts.body !== "string") {
+      opts.body = JSON.stringify(opts.body);
+      opts.headers["Content-Type"] = "application/json";
+    }
+    if (opts.method && opts.method !== "GET") opts.headers["X-CSRF-Token"] = EV.csrf();
+    const r = await fetch(url, opts);
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    if (!r.ok) {
+      const err = new Error((body && body.error) || ("HTTP " + r.status));
+      err.status = r.status;
+      err.reason = body && body.reason;
+      throw err;
+    }
+    return body;
+  };
+
+  /* el("td", {className: "x", title: "..."}, "text" | Node | [children]) */
+  EV.el = function (tag, attrs, children) {
+    const n = document.createElement(tag);
+    if (attrs) {
+      for (const k of Object.keys(attrs)) {
+        const v = attrs[k];
+        if (v === undefined || v === null || v === false) continue;
+        if (k === "className") n.className = v;
+        else if (k === "dataset") Object.assign(n.dataset, v);
+        else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
+        else n.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+    const add = function (c) {
+      if (c === undefined || c === null) return;
+      if (Array.isArray(c)) c.forEach(add);
+      else if (c instanceof Node) n.appendChild(c);
+      else n.appendChild(document.createTextNode(String(c)));
+    };
+    add(children);
+    return n;
+  };
+
+  EV.fmtValue = function (v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "number") {
+      if (Number.isInteger(v)) return String(v);
+      const a = Math.abs(v);
+      return (a !== 0 && (a < 1e-3 || a >= 1e6)) ? v.toExponential(4) : String(Number(v.toPrecision(6)));
+    }
+    if (typeof v === "string") return v;
+    return JSON.stringify(v);
+  };
+  EV.fmtTime = function (t) {
+    if (!t) return "";
+    const d = new Date(t * 1000);
+    const p = (x) => String(x).padStart(2, "0");
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" +
+      p(d.getMinutes()) + ":" + p(d.getSeconds());
+  };
+  EV.fmtDuration = function (s) {
+    if (s === null || s === undefined || !isFinite(s)) return "";
+    s = Math.max(0, Math.round(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    return h ? `${h}h ${m}m ${sec}s` : (m ? `${m}m ${sec}s` : `${sec}s`);
+  };
+  EV.duration = function (run, now) {
+    if (run.runtime !== null && run.runtime !== undefined) return run.runtime;
+    if (!run.started_at) return null;
+    return (run.ended_at || (run.state === "running" ? now : run.updated_at) || now) - run.started_at;
+  };
+  EV.localTimes = function (root) {
+    (root || document).querySelectorAll("time[data-t]").forEach(function (n) {
+      n.textContent = EV.fmtTime(parseFloat(n.dataset.t));
+    });
+  };
+
+  /* ------------------------------------------------------------------ series helpers */
+  /* exponential moving average, debiased (as TensorBoard's smoothing) */
+  EV.smooth = function (ys, w) {
+    if (!w) return ys;
+    const out = new Array(ys.length);
+    let last = 0, n = 0;
+    for (let i = 0; i < ys.length; i++) {
+      const y = ys[i];
+      if (y === null || !isFinite(y)) { out[i] = y; continue; }
+      last = last * w + (1 - w) * y;
+      n++;
+      out[i] = last / (1 - Math.pow(w, n));
+    }
+    return out;
+  };
+  /* keep at most ~max points: min and max of equal step buckets (like the server) */
+  EV.decimate = function (xs, ys, max) {
+    const n = xs.length;
+    if (n <= max) return [xs, ys];
+    const buckets = Math.max(1, Math.floor(max / 2));
+    const lo = xs[0], width = (xs[n - 1] - lo) / buckets || 1;
+    const keep = new Set([0, n - 1]);
+    let a = 0;
+    while (a < n) {
+      const b = Math.floor((xs[a] - lo) / width);
+      let e = a, mi = a, ma = a;
+      while (e < n && Math.floor((xs[e] - lo) / width) === b) {
+        if (ys[e] < ys[mi]) mi = e;
+        if (ys[e] > ys[ma]) ma = e;
+        e++;
+      }
+      keep.add(mi); keep.add(ma);
+      a = e;
+    }
+    const idx = Array.from(keep).sort((p, q) => p - q);
+    return [idx.map((i) => xs[i]), idx.map((i) => ys[i])];
+  };
+
+  const COLORS = ["#2f6fdf", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d",
+    "#862e9c", "#1864ab"];
+  EV.color = (i) => COLORS[i % COLORS.length];
+
+  /* ------------------------------------------------------------------ Chart
+     lines: [{label, xs, ys}]; one uPlot; smoothing draws the smoothed line over a faint raw one. */
+  EV.Chart = class {
+    constructor(container, title, lines, opts) {
+      this.box = EV.el("div", { className: "chart", dataset: { metric: title } });
+      this.titleNode = EV.el("div", { className: "chart-title" }, title);
+      this.plotNode = EV.el("div", { className: "chart-plot" });
+      this.box.appendChild(this.titleNode);
+      this.box.appendChild(this.plotNode);
+      container.appendChild(this.box);
+      this.title = title;
+      this.lines = lines;
+      this.smoothing = (opts && opts.smoothing) || 0;
+      this.log = !!(opts && opts.log);
+      this.maxPoints = (opts && opts.maxPoints) || 4000;
+      this.plot = null;
+      this.draw();
+      EV.Chart.all.add(this);
+    }
+    width() { return Math.max(260, this.box.clientWidth - 4); }
+    data() {
+      let x, ys;
+      if (this.lines.length === 1) {
+        x = this.lines[0].xs;
+        ys = [this.lines[0].ys];
+      } else {
+        const joined = uPlot.join(this.lines.map((l) => [l.xs, l.ys]));
+        x = joined[0];
+        ys = joined.slice(1);
+      }
+      const pos = (y) => (y === null || (this.log && !(y > 0)) ? null : y);
+      const out = [x];
+      const smoothed = this.smoothing > 0;
+      ys.forEach((y) => {
+        if (this.log) y = y.map(pos);
+        if (smoothed) out.push(y);
+        out.push(smoothed ? EV.smooth(y, this.smoothing) : y);
+      });
+      return out;
+    }
+    series() {
+      const s = [{ label: "step" }];
+      const smoothed = this.smoothing > 0;
+      this.lines.forEach((l, i) => {
+        const c = EV.color(i);
+        if (smoothed) s.push({ label: l.label + " (raw)", stroke: c + "44", width: 1, spanGaps: true, points: { show: false } });
+        s.push({ label: l.label, stroke: c, width: 1.5, spanGaps: true, points: { show: false } });
+      });
+      return s;
+    }
+    draw() {
+      if (this.plot) { this.plot.destroy(); this.plot = null; }
+      const d = this.data();
+      const opts = {
+        width: this.width(),
+        height: 220,
+        scales: { x: { time: false }, y: this.log ? { distr: 3 } : { auto: true } },
+        axes: [{ label: "step", size: 40, labelSize: 18 },
+               { label: this.title, size: 60, labelSize: 18, values: (u, vals) => vals.map((v) => EV.fmtValue(v)) }],
+        series: this.series(),
+        legend: { live: true },
+        cursor: { drag: { x: true, y: false } },
+      };
+      this.plot = new uPlot(opts, d, this.plotNode);
+      this.box.dataset.points = String(d[0].length);
+      this.box.dataset.lines = String(this.lines.length);
+    }
+    setLines(lines) { this.lines = lines; this.refresh(); }
+    refresh() {
+      const d = this.data();
+      if (this.plot && this.plot.series.length === d.length) {
+        this.plot.setData(d);
+        this.box.dataset.points = String(d[0].length);
+      } else {
+        this.draw();
+      }
+    }
+    append(xs, ys) { /* single-line charts: new points of a live run */
+      const l = this.lines[0];
+      l.xs = l.xs.concat(xs);
+      l.ys = l.ys.concat(ys);
+      if (l.xs.length > 2 * this.maxPoints) {
+        const r = EV.decimate(l.xs, l.ys, this.maxPoints);
+        l.xs = r[0]; l.ys = r[1];
+      }
+      this.refresh();
+    }
+    setSmoothing(w) { this.smoothing = w; this.draw(); }
+    setLog(on) { this.log = on; this.draw(); }
+    resize() { if (this.plot) this.plot.setSize({ width: this.width(), height: 220 }); }
+    destroy() { if (this.plot) this.plot.destroy(); this.box.remove(); EV.Chart.all.delete(this); }
+  };
+  EV.Chart.all = new Set();
+  let resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => EV.Chart.all.forEach((c) => c.resize()), 100);
+  });
+
+  /* the smoothing slider and log toggle drive every chart on the page */
+  EV.chartControls = function () {
+    const slider = document.getElementById("smoothing");
+    const out = document.getElementById("smoothing-value");
+    const log = document.getElementById("log-scale");
+    if (slider) slider.addEventListener("input", function () {
+      out.textContent = slider.value;
+      EV.Chart.all.forEach((c) => c.setSmoothing(parseFloat(slider.value)));
+    });
+    if (log) log.addEventListener("change", function () {
+      EV.Chart.all.forEach((c) => c.setLog(log.checked));
+    });
+    return {
+      smoothing: () => (slider ? parseFloat(slider.value) : 0),
+      log: () => (log ? log.checked : false),
+    };
+  };
+
+  /* poll fn every `ms` while the page is open; fn returns false to stop */
+  EV.poll = function (fn, ms) {
+    let stopped = false;
+    const tick = async function () {
+      if (stopped) return;
+      let again = true;
+      try { again = (await fn()) !== false; } catch (e) { again = true; }
+      if (again && !stopped) setTimeout(tick, ms);
+    };
+    setTimeout(tick, ms);
+    return () => { stopped = true; };
+  };
+
+  document.addEventListener("DOMContentLoaded", () => EV.localTimes());
+})();

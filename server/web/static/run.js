@@ -1,0 +1,118 @@
+/* A run's page: one chart per logged metric, editing name/notes/tags, live updates. */
+"use strict";
+(function () {
+  const EV = window.EV;
+  let run = EV.data();
+  const runApi = "/-/api/runs/" + EV.enc(run.entity) + "/" + EV.enc(run.project) + "/" + EV.enc(run.id);
+  const patchUrl = "/api/v1/runs/" + EV.enc(run.entity) + "/" + EV.enc(run.project) + "/" + EV.enc(run.id);
+  const charts = new Map();
+  const controls = EV.chartControls();
+  const chartBox = document.getElementById("charts");
+  const chartStatus = document.getElementById("chart-status");
+  let seenSeq = 0;
+
+  function chartFor(key, xs, ys) {
+    let c = charts.get(key);
+    if (c) { c.append(xs, ys); return c; }
+    /* keep charts sorted by metric name */
+    c = new EV.Chart(chartBox, key, [{ label: key, xs: xs, ys: ys }], { smoothing: controls.smoothing(), log: controls.log() });
+    charts.set(key, c);
+    const sorted = Array.from(charts.keys()).sort();
+    sorted.forEach((k) => chartBox.appendChild(charts.get(k).box));
+    return c;
+  }
+
+  async function loadCharts() {
+    const t0 = performance.now();
+    const d = await EV.api(runApi + "/series?samples=2000");
+    const keys = Object.keys(d.series);
+    keys.forEach((k) => chartFor(k, d.series[k][0], d.series[k][1]));
+    seenSeq = d.next_seq;
+    chartBox.dataset.ready = "1";
+    chartBox.dataset.firstChartMs = String(Math.round(performance.now() - t0));
+    chartStatus.textContent = keys.length ? "" : "no metrics logged yet";
+  }
+
+  async function newPoints() {
+    const d = await EV.api(runApi + "/series?from_seq=" + seenSeq);
+    Object.keys(d.series).forEach((k) => chartFor(k, d.series[k][0], d.series[k][1]));
+    seenSeq = d.next_seq;
+    if (charts.size) chartStatus.textContent = "";
+  }
+
+  /* ---------------------------------------------------------------- text parts of the page */
+  function setText(id, text) { const n = document.getElementById(id); if (n) n.textContent = text; }
+  function showMeta(r) {
+    setText("run-name", r.name || r.id);
+    document.title = (r.name || r.id) + " - evlog";
+    const crumbs = document.querySelectorAll("header nav a");
+    if (crumbs.length) crumbs[crumbs.length - 1].textContent = r.name || r.id;
+    const notes = document.getElementById("run-notes");
+    notes.textContent = r.notes || "";
+    notes.hidden = !r.notes;
+    const tags = document.getElementById("run-tags");
+    tags.textContent = "";
+    (r.tags || []).forEach((t) => tags.appendChild(EV.el("span", { className: "tag" }, t)));
+    ["run-state", "run-state-badge"].forEach((id) => {
+      const n = document.getElementById(id);
+      if (n) { n.textContent = r.state; n.className = "state state-" + r.state; }
+    });
+    setText("run-steps", r.last_step === null ? "" : String(r.last_step));
+    setText("run-duration", EV.fmtDuration(EV.duration(r, r.updated_at)));
+    const exit = document.getElementById("run-exit");
+    if (exit && r.exit_code !== null) exit.textContent = "exit code " + r.exit_code;
+  }
+  function showSummary(r) {
+    const old = document.getElementById("summary-table");
+    const keys = Object.keys(r.summary || {}).sort();
+    const table = keys.length
+      ? EV.el("table", { className: "kv", id: "summary-table" }, keys.map((k) => EV.el("tr", null, [
+          EV.el("th", null, k), EV.el("td", null, EV.el("code", null, EV.fmtValue(r.summary[k])))])))
+      : EV.el("p", { className: "muted", id: "summary-table" }, "empty");
+    old.replaceWith(table);
+  }
+
+  /* ---------------------------------------------------------------- editing */
+  const editButton = document.getElementById("edit-button");
+  const form = document.getElementById("edit-form");
+  if (editButton && form) {
+    editButton.addEventListener("click", () => { form.hidden = false; editButton.hidden = true; document.getElementById("edit-name").focus(); });
+    document.getElementById("edit-cancel").addEventListener("click", () => { form.hidden = true; editButton.hidden = false; });
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const status = document.getElementById("edit-status");
+      const tags = document.getElementById("edit-tags").value.split(",").map((t) => t.trim()).filter((t) => t);
+      const body = { name: document.getElementById("edit-name").value, notes: document.getElementById("edit-notes").value, tags: tags };
+      status.textContent = "saving...";
+      try {
+        const r = await EV.api(patchUrl, { method: "PATCH", body: body });
+        run = Object.assign(run, r);
+        showMeta(run);
+        status.textContent = "saved";
+        form.hidden = true;
+        editButton.hidden = false;
+      } catch (e) {
+        status.textContent = "not saved: " + e.message;
+      }
+    });
+  }
+
+  /* ---------------------------------------------------------------- live */
+  async function poll() {
+    const r = await EV.api(runApi);
+    const grew = r.next_seq !== run.next_seq;
+    const wasRunning = run.state === "running";
+    run = Object.assign(run, r);
+    showMeta(run);
+    if (grew) {
+      showSummary(run);
+      await newPoints();
+    }
+    /* a finished run stops polling after its final update; a crashed one may resume */
+    return run.state === "running" || wasRunning || run.state === "crashed";
+  }
+
+  loadCharts().then(() => {
+    if (run.state === "running" || run.state === "crashed") EV.poll(poll, 1000);
+  }).catch((e) => { chartStatus.textContent = "charts could not be loaded: " + e.message; });
+})();
