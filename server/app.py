@@ -206,7 +206,9 @@ class Server:
             p = await self.principal(request)
             data = await self.call(views.get_file, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
                                    pp["path"])
-            return Response(data, media_type="application/octet-stream")
+            from .media import file_response  # media types, caching, byte ranges (server/media.py)
+
+            return file_response(pp["path"], data, request.headers.get("range"))
         content = await self.body(request, self.config.max_file)
         p = await self.principal(request)
         out = await self.call(views.put_file, self.engine, p, pp["entity"], pp["project"], pp["run_id"],

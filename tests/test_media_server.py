@@ -1,0 +1,89 @@
+"""Media on the server (issue 8, part 1): the HTTP sink uploads a run's media files, history rows on
+the server reference them, and GET {run}/files/{path} serves them with their content type, long
+caching and byte ranges (video players seek with Range requests)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_run_support import ev, of_type, records  # noqa: F401
+from test_server_support import backend, pg_cluster, srv  # noqa: F401  (fixtures)
+from test_server_sync import evlog_sync, sync_env
+
+
+def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
+    user, key = srv.user()
+    run = ev.init(project="media", id="media1")
+    rs = np.random.RandomState(0)
+    imgs = [rs.randint(0, 256, (16, 24, 3), dtype=np.uint8) for _ in range(3)]
+    for i, img in enumerate(imgs):
+        run.log({"img": ev.Image(img), "h": ev.Histogram(rs.randn(100), num_bins=8), "loss": 1.0 / (i + 1)})
+    run.log({"img": ev.Image(imgs[0]), "clip": ev.Video(rs.rand(4, 3, 8, 8), fps=2)})  # the same image again
+    run.finish()
+    local = {r.body["step"]: r.body["data"] for r in of_type(records(run.dir), "history")}
+
+    out = evlog_sync(run.dir, env=sync_env(tmp_path, srv.url, key))
+    assert out.returncode == 0, out.stderr + out.stdout
+    rows = srv.rows(user, "media", "media1", key)
+    assert [r["data"] for r in rows] == [local[s] for s in sorted(local)]  # the maps, as logged
+    assert rows[3]["data"]["img"]["path"] == rows[0]["data"]["img"]["path"]
+    files = {f["path"]: f for f in srv.get(f"/api/v1/runs/{user}/media/media1/files", key).json()["files"]}
+    media = {p: f for p, f in files.items() if f["kind"] == "media"}
+    assert len(media) == 4 and all(f["uploaded"] for f in media.values())  # 3 images + 1 video, once each
+
+    base = f"/api/v1/runs/{user}/media/media1/files/"
+    m = rows[1]["data"]["img"]
+    got = srv.get(base + m["path"], key)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    assert hashlib.sha256(got.content).hexdigest() == m["sha256"]
+    assert got.content == (Path(run.dir) / m["path"]).read_bytes()
+    assert "immutable" in got.headers["cache-control"] and got.headers["x-content-type-options"] == "nosniff"
+
+    v = rows[3]["data"]["clip"]
+    whole = srv.get(base + v["path"], key)
+    assert whole.headers["content-type"] == "image/gif" if v["format"] == "gif" else "video/mp4"
+    part = srv.http.get(srv.url + base + v["path"], headers={**srv.headers(key), "Range": "bytes=6-15"}, timeout=60)
+    assert part.status_code == 206 and part.content == whole.content[6:16]
+    assert part.headers["content-range"] == f"bytes 6-15/{len(whole.content)}"
+    tail = srv.http.get(srv.url + base + v["path"], headers={**srv.headers(key), "Range": "bytes=-4"}, timeout=60)
+    assert tail.status_code == 206 and tail.content == whole.content[-4:]
+    bad = srv.http.get(srv.url + base + v["path"], headers={**srv.headers(key), "Range": "bytes=99999-"}, timeout=60)
+    assert bad.status_code == 416
+
+    code = srv.get(base + "code/" + "nothing.py", key)
+    assert code.status_code == 404
+    run_obj = srv.run(user, "media", "media1", key).json()
+    assert run_obj["summary"]["img"]["_type"] == "image" and run_obj["summary"]["h"]["_type"] == "histogram"
+
+
+def test_only_media_files_get_a_browser_content_type():
+    from eventlog.server.media import file_response, media_type
+
+    sha = "a" * 64
+    assert media_type(f"media/{sha}.png") == "image/png"
+    assert media_type(f"media/{sha}.mp4") == "video/mp4"
+    assert media_type(f"media/{sha}.svg") is None          # never rendered: scripts
+    assert media_type("files/page.html") is None
+    assert media_type(f"other/{sha}.png") is None
+    r = file_response("files/page.html", b"<script>", None)
+    assert r.media_type == "application/octet-stream" and r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("header, status, body", [
+    (None, 200, b"0123456789"),
+    ("bytes=0-3", 206, b"0123"),
+    ("bytes=7-", 206, b"789"),
+    ("bytes=-2", 206, b"89"),
+    ("bytes=5-100", 206, b"56789"),
+    ("bytes=10-", 416, b""),
+    ("bytes=4-2", 416, b""),
+    ("items=1-2", 200, b"0123456789"),
+])
+def test_byte_ranges(header, status, body):
+    from eventlog.server.media import file_response
+
+    r = file_response("media/" + "b" * 64 + ".mp4", b"0123456789", header)
+    assert (r.status_code, r.body) == (status, body)
