@@ -29,7 +29,6 @@ ENV_NAMES = {
     "silent": "SILENT",
     "disable_git": "DISABLE_GIT",
     "finish_timeout": "FINISH_TIMEOUT",
-    "flush_interval": "FLUSH_INTERVAL",
 }
 PREFIXES = ("EVLOG_", "WANDB_")
 
@@ -330,8 +329,9 @@ def resolve(args: dict, env=None) -> Settings:
             s.finish_timeout = -1.0
         if not s.finish_timeout >= 0:
             raise UsageError(f"{var}={ev!r} is not a number of seconds >= 0 (e.g. {var}=60)")
-    ev, var = env_lookup("flush_interval", env)
-    if ev is None:
+    var = "EVLOG_FLUSH_INTERVAL"  # evlog's own (wandb has no such setting): no WANDB_ alias
+    ev = env.get(var)
+    if ev is None or not ev.strip():
         s.flush_interval = DEFAULT_FLUSH_INTERVAL
     else:
         try:

@@ -116,6 +116,10 @@ def test_allow_and_never_start_a_missing_run_with_the_given_id(ev):
         assert run.id == rid and not run.resumed
         run.finish()
         assert recs_of(run.dir)[0].type == "run"
+    for mode in ("allow", "never"):  # no id: a new run with a generated id
+        run = ev.init(resume=mode, mode="offline")
+        assert not run.resumed and run.id not in ("newrun01", "newrun02")
+        run.finish()
 
 
 def test_must_without_the_run_raises_naming_it_and_creates_nothing(ev, tmp_path):
