@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from eventlog import __version__
 
-from . import accounts, dashboard, ingest, resume, views
+from . import accounts, dashboard, ingest, resume, views, web
 from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
 from .config import ServerConfig
 from .db import make_engine
@@ -263,7 +263,7 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         srv.engine.dispose()
 
     run = "/api/v1/runs/{entity}/{project}/{run_id}"
-    routes = [
+    routes = web.routes(srv) + [  # the dashboard's pages first (server/web/)
         Route("/", srv.index),
         Route("/api/v1/health", srv.health),
         Route("/api/v1/auth/whoami", srv.whoami),

@@ -111,7 +111,7 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
 
 def edit_run(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
              changes: Any, base_url: str) -> Dict[str, Any]:
-    """Set a run's name, notes and/or tags (spec/protocol.md 4.4); the run object after."""
+    """Set a run's name, notes and/or tags (spec/protocol.md 4.5); the run object after."""
     if principal is None:
         raise not_logged_in()
     if not isinstance(changes, dict) or not changes:

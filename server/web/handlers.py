@@ -1,5 +1,5 @@
 """The dashboard's endpoints: pages, sign-in/out, the JSON its scripts read, the run edit
-endpoint (PATCH {run}, spec/protocol.md 4.4) and the static assets.
+endpoint (PATCH {run}, spec/protocol.md 4.5) and the static assets.
 
 Callers are identified by an `Authorization: Bearer` key when the request has one (as on the
 API), else by the session cookie (session.py). Pages answer a project the caller may not read
