@@ -15,7 +15,6 @@ None of them is imported until a media value is logged.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
@@ -58,6 +57,8 @@ class Prepared:
 
 
 def _file_map(kind: str, data: bytes, ext: str, **fields) -> Prepared:
+    import hashlib  # not at import: `import eventlog` stays light
+
     sha = hashlib.sha256(data).hexdigest()
     path = f"{MEDIA_DIR}/{sha}.{ext}"
     m = {"_type": kind, "sha256": sha, "path": path, "size": len(data)}
@@ -256,6 +257,8 @@ class Image(Media):
             raise MediaError(f"key {key!r}: Image: an array of shape {shape} is empty")
         arr = _to_uint8(key, "Image", arr)
         import numpy as np
+
+        import hashlib
 
         arr = np.ascontiguousarray(arr)
         digest = (arr.shape, self._mode, hashlib.sha256(arr.data).digest())

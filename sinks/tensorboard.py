@@ -60,6 +60,7 @@ class TensorBoardSink(Sink):
         self._Event, self._Summary, self._crc, self._text = Event, Summary, masked_crc32c, text_summary
         self._HistogramProto = HistogramProto
         self._media_warned = set()
+        self._gifs: Dict[str, bytes] = {}  # sha256 of an mp4/webm video -> its GIF (decoded once)
         self.ctx = ctx
         self.dir = Path(ctx.folder) / TB_DIR
         st = ctx.state or {}
@@ -183,10 +184,17 @@ class TensorBoardSink(Sink):
                 raise ValueError(f"bad media path {path!r}")
             with open(Path(self.ctx.folder) / path, "rb") as f:
                 raw = f.read()
-            if kind == "video":
+            if kind == "video" and m.get("format") != "gif":
                 from eventlog.media import video_as_gif
 
-                raw = video_as_gif(raw, str(m.get("format") or "gif"), m.get("fps"))
+                key = m.get("sha256") or path
+                gif = self._gifs.get(key)
+                if gif is None:
+                    gif = video_as_gif(raw, str(m.get("format")), m.get("fps"))
+                    if len(self._gifs) >= 16:
+                        self._gifs.pop(next(iter(self._gifs)))
+                    self._gifs[key] = gif
+                raw = gif
             image = Summary.Image(height=int(m.get("height") or 0), width=int(m.get("width") or 0),
                                   colorspace=_colorspace(raw), encoded_image_string=raw)
             return Summary.Value(tag=tag, image=image)

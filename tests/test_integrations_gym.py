@@ -90,3 +90,56 @@ def test_without_monitor_gym_nothing_is_logged(ev, tmp_path, monkeypatch):
     run.finish()
     assert (tmp_path / "quiet" / "rl-video-episode-0.mp4").is_file()
     assert rows(run.dir) == [] and not (Path(run.dir) / "media").exists()
+
+
+OLD_RECORDER = '''
+import os, shutil
+
+
+class VideoRecorder:
+    """The shape of gym 0.26's VideoRecorder: close() writes self.path once."""
+
+    def __init__(self, env, path, source):
+        self.path, self.source, self.enabled, self._closed, self.broken = path, source, True, False, False
+        self.frames_per_sec = 30
+
+    def close(self):
+        if not self.enabled or self._closed:
+            return
+        shutil.copyfile(self.source, self.path)
+        self._closed = True
+'''
+
+
+def test_the_older_gym_video_recorder_is_patched_when_imported(ev, tmp_path, monkeypatch):
+    """gym (and gymnasium 0.x) write videos in VideoRecorder.close(); a stand-in module of that shape,
+    imported after init(), is patched on import."""
+    import sys
+
+    import numpy as np
+
+    pkg = tmp_path / "site" / "gym" / "wrappers" / "monitoring"
+    pkg.mkdir(parents=True)
+    for d in (pkg.parent.parent, pkg.parent, pkg):
+        (d / "__init__.py").write_text("")
+    (pkg / "video_recorder.py").write_text(OLD_RECORDER)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    for name in [m for m in sys.modules if m == "gym" or m.startswith("gym.")]:
+        monkeypatch.delitem(sys.modules, name)
+    run = ev.init(monitor_gym=True)
+    run.log({"warmup": 1.0})
+    src = tmp_path / "clip.gif"
+    run.log({"made": ev.Video(np.zeros((3, 3, 8, 8), np.uint8))})  # a GIF to stand for the recording
+    gif = next((Path(run.dir) / "media").iterdir())
+    src.write_bytes(gif.read_bytes())
+    from gym.wrappers.monitoring.video_recorder import VideoRecorder
+
+    out = tmp_path / "old-videos" / "video.000000.gif"
+    out.parent.mkdir()
+    rec = VideoRecorder(None, str(out), str(src))
+    rec.close()
+    rec.close()  # a second close writes nothing: logged once
+    run.finish()
+    got = [(s, d) for s, d in rows(run.dir) if "videos/old-videos" in d]
+    assert len(got) == 1 and got[0][0] == 2
+    assert got[0][1]["videos/old-videos"]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()

@@ -310,3 +310,25 @@ def test_stdout_summary_shows_media_briefly():
     assert fmt_value({"_type": "image", "width": 3, "height": 2, "path": "media/x.png"}) == "<image 3x2>"
     assert fmt_value({"_type": "histogram", "bins": [0, 1, 2], "counts": [1, 2]}) == "<histogram, 2 bins>"
     assert json.loads(fmt_value({"a": 1})) == {"a": 1}
+
+
+def test_tensorboard_sink_shows_mp4_videos_as_gif(ev):
+    pytest.importorskip("imageio_ffmpeg")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from test_sinks_replay import replay
+
+    run = ev.init()
+    clip = ev.Video(frames(t=5, h=16, w=16), fps=5, format="mp4")
+    run.log({"v": clip})
+    run.log({"v": clip})
+    run.finish()
+    (res,) = replay(Path(run.dir), ["tensorboard"])
+    assert res.error is None
+    ea = EventAccumulator(str(Path(run.dir) / "tensorboard"), size_guidance={"images": 0})
+    ea.Reload()
+    got = ea.Images("v")
+    assert [e.step for e in got] == [0, 1]
+    for e in got:
+        with PILImage.open(io.BytesIO(e.encoded_image_string)) as gif:
+            assert gif.format == "GIF" and gif.n_frames == 5 and gif.size == (16, 16)
