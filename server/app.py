@@ -200,6 +200,15 @@ class Server:
         return json_response(await self.call(views.list_files, self.engine, p, pp["entity"], pp["project"],
                                              pp["run_id"]))
 
+    async def media(self, request: Request) -> Response:
+        from .media import media_index
+
+        pp = request.path_params
+        p = await self.principal(request)
+        keys = [k for k in (request.query_params.get("keys") or "").split(",") if k] or None
+        data = await self.call(media_index, self.engine, p, pp["entity"], pp["project"], pp["run_id"], keys)
+        return Response(await self.call(dumps, data), media_type="application/json")
+
     async def file(self, request: Request) -> Response:
         pp = request.path_params
         if request.method == "GET":
@@ -275,6 +284,7 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         Route(run + "/history", srv.history),
         Route(run + "/records", srv.records, methods=["GET", "POST"]),
         Route(run + "/state", srv.state, methods=["GET", "POST"]),
+        Route(run + "/media", srv.media),  # server/media.py (spec/protocol.md 4.4)
         Route(run + "/files", srv.files),
         Route(run + "/files/{path:path}", srv.file, methods=["GET", "PUT"]),
         Route("/{entity}/{project}/runs/{run_id}", srv.run_page),

@@ -1,10 +1,15 @@
-"""Serving a run's files to browsers: media files (spec/format.md "Media") get their content type,
-long-lived caching (they are named by their content hash) and byte ranges (video players seek
-with Range requests); every other file stays application/octet-stream."""
+"""A run's media on the server (spec/protocol.md 4.4).
+
+- `file_response`: serving a run's files to browsers: media files (spec/format.md section 7) get
+  their content type, long-lived caching (they are named by their content hash) and byte ranges
+  (video players seek with Range requests); every other file stays application/octet-stream.
+- `media_index`: every media value of a run's history, per key, in step order (what a step slider
+  needs), read from the stored records.
+"""
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 from starlette.responses import Response
 
@@ -51,3 +56,41 @@ def file_response(path: str, data: bytes, range_header: Optional[str]) -> Respon
         return Response(b"", status_code=416, headers=headers)
     headers["Content-Range"] = f"bytes {start}-{end}/{total}"
     return Response(data[start:end + 1], status_code=206, media_type=ctype, headers=headers)
+
+
+MEDIA_KINDS = ("image", "histogram", "video")
+
+
+def _media_items(data: Dict[str, Any], prefix: str, out: Dict[str, List[Any]], step: int, depth: int = 0) -> None:
+    for k, v in data.items():
+        if type(v) is not dict or depth > 32:
+            continue
+        key = f"{prefix}{k}"
+        if v.get("_type") in MEDIA_KINDS:
+            out.setdefault(key, []).append((step, v))
+        else:
+            _media_items(v, key + "/", out, step, depth + 1)
+
+
+def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: str,
+                keys: Optional[List[str]] = None) -> Dict[str, Any]:
+    """{"media": {key: {"type", "steps": [...], "items": [media map, ...]}}}: every media value of
+    the run's history (nested keys joined with "/"), in step order; `keys` keeps only those."""
+    from .access import for_read
+    from .history import read_rows
+    from .views import _run_row
+
+    with engine.connect() as conn:
+        target = for_read(conn, principal, entity, project)
+        row = _run_row(conn, target, run_id)
+        rows = read_rows(conn, row.id)
+    found: Dict[str, List[Any]] = {}
+    for r in rows:
+        _media_items(r["data"], "", found, r["step"])
+    out = {}
+    for key in sorted(found):
+        if keys and key not in keys:
+            continue
+        items = found[key]
+        out[key] = {"type": items[-1][1].get("_type"), "steps": [s for s, _ in items], "items": [m for _, m in items]}
+    return {"media": out, "last_step": row.last_step, "state": row.state}

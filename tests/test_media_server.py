@@ -53,6 +53,16 @@ def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
     bad = srv.http.get(srv.url + base + v["path"], headers={**srv.headers(key), "Range": "bytes=99999-"}, timeout=60)
     assert bad.status_code == 416
 
+    index = srv.get(f"/api/v1/runs/{user}/media/media1/media", key).json()["media"]
+    assert sorted(index) == ["clip", "h", "img"]
+    assert index["img"]["type"] == "image" and index["img"]["steps"] == [0, 1, 2, 3]
+    assert [m["path"] for m in index["img"]["items"]] == [local[s]["img"]["path"] for s in range(4)]
+    assert index["h"]["steps"] == [0, 1, 2] and index["h"]["items"][0] == local[0]["h"]
+    assert index["clip"] == {"type": "video", "steps": [3], "items": [local[3]["clip"]]}
+    only = srv.get(f"/api/v1/runs/{user}/media/media1/media", key, keys="h").json()["media"]
+    assert list(only) == ["h"]
+    assert srv.get(f"/api/v1/runs/{user}/media/media1/media").status_code == 403  # private project
+
     code = srv.get(base + "code/" + "nothing.py", key)
     assert code.status_code == 404
     run_obj = srv.run(user, "media", "media1", key).json()
