@@ -158,7 +158,7 @@ def test_state_changes_with_the_cookie_need_the_csrf_token_and_this_origin(srv, 
 
 def test_forged_and_expired_session_cookies_are_ignored(srv, web):
     user, key, proj = one_run(srv)
-    r = web.sign_in(key)
+    assert web.sign_in(key).status_code == 303
     cookie = web.http.cookies.get("evlog_session")
     key_id, uid, expires, sig = cookie.split(".")
     other, _ = srv.user("other")

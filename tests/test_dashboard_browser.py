@@ -44,6 +44,14 @@ def test_sign_in_open_a_project_and_a_run_and_see_its_charts(site, page):
     assert row.locator('td[data-col="group"]').inner_text() == "sweep-1"
     assert row.locator('td[data-col="config.lr"]').inner_text() == "0.01"
     assert row.locator('td[data-col="summary.loss"]').inner_text() == str(round(1 / 120, 8))
+    # the project's charts: each metric of the runs shown, one line per run
+    page.wait_for_selector('#project-charts .chart[data-metric="loss"]')
+    assert page.get_attribute('#project-charts .chart[data-metric="loss"]', "data-lines") == "2"
+    assert page.get_attribute('#project-charts .chart[data-metric="loss"]', "data-points") == "120"
+    page.select_option("#filter-tag", "lr")
+    page.wait_for_function("document.querySelector('#project-charts .chart[data-metric=\"loss\"]').dataset.lines === '1'")
+    page.select_option("#filter-tag", "")
+    page.wait_for_function("document.querySelector('#project-charts .chart[data-metric=\"loss\"]').dataset.lines === '2'")
     shot(page, "project")
     page.click("text=run-a-name")
     page.wait_for_selector("#charts[data-ready='1']")

@@ -151,8 +151,14 @@ def project_page(data: Dict[str, Any], *, who: Optional[str], csrf: Optional[str
         '<button type="button" id="compare-button" disabled>Compare selected</button>'
         '<span id="live-status" class="muted"></span>'
         "</div>"
-        '<table class="runs" id="runs-table"><thead></thead><tbody></tbody></table>'
+        '<div class="table-wrap"><table class="runs" id="runs-table"><thead></thead><tbody></tbody></table></div>'
         '<p id="runs-empty" class="muted" hidden>No runs match.</p>'
+        '<details id="project-charts-box" open><summary><h2>Charts</h2> '
+        '<span class="muted" id="project-charts-note"></span></summary>'
+        '<div class="chart-controls"><label>smoothing <input type="range" id="smoothing" min="0" max="0.99" '
+        'step="0.01" value="0"> <output id="smoothing-value">0</output></label>'
+        '<label><input type="checkbox" id="log-scale"> log scale</label></div>'
+        '<div id="project-charts" class="charts"></div></details>'
         f"{data_block(data)}"
     )
     return layout(proj, body, who=who, csrf=csrf, crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj))],
@@ -284,7 +290,8 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         keys = ("python", "implementation", "executable", "host", "os", "cwd", "pid", "path")
         info = {k: program[k] for k in keys if program.get(k) not in (None, "")}
         info.update({k: v for k, v in program.items() if k not in keys and k != "argv"})
-        sections.append(f'<section id="system"><h2>System</h2>{_kv_table(info, "system-table")}</section>')
+        if info:
+            sections.append(f'<section id="system"><h2>System</h2>{_kv_table(info, "system-table")}</section>')
     if not member:
         sections.append('<p class="muted" id="hidden-note">Git information, code and command line are shown '
                         "to members of this project's entity only.</p>")

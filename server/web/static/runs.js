@@ -168,6 +168,62 @@
     }
     document.getElementById("runs-empty").hidden = list.length > 0;
     table.dataset.rows = String(list.length);
+    shown = list;
+    scheduleCharts();
+  }
+
+  /* ---------------------------------------------------------------- charts of the runs shown */
+  const MAX_CHARTED = 10;
+  const pcBox = document.getElementById("project-charts");
+  const pcNote = document.getElementById("project-charts-note");
+  const controls = EV.chartControls();
+  const seriesCache = new Map(); /* run id -> {updated_at, series} */
+  const pcCharts = new Map(); /* metric -> EV.Chart */
+  let shown = [];
+  let chartSig = "";
+  let chartTimer = null;
+  let charting = false;
+  function scheduleCharts() {
+    clearTimeout(chartTimer);
+    chartTimer = setTimeout(refreshCharts, 200);
+  }
+  async function refreshCharts() {
+    if (charting) { scheduleCharts(); return; }
+    const runsShown = shown.slice(0, MAX_CHARTED);
+    const sig = runsShown.map((r) => r.id + "@" + r.updated_at + "@" + (r.name || "")).join("|");
+    if (sig === chartSig) return;
+    charting = true;
+    try {
+      const need = runsShown.filter((r) => !seriesCache.has(r.id) || seriesCache.get(r.id).updated_at !== r.updated_at);
+      await Promise.all(need.map(async (r) => {
+        const d = await EV.api(apiUrl + "/" + EV.enc(r.id) + "/series?samples=1000");
+        seriesCache.set(r.id, { updated_at: r.updated_at, series: d.series });
+      }));
+      const metrics = new Map();
+      runsShown.forEach((r) => {
+        const c = seriesCache.get(r.id);
+        if (!c) return;
+        Object.keys(c.series).forEach((k) => {
+          if (!metrics.has(k)) metrics.set(k, []);
+          metrics.get(k).push({ label: r.name || r.id, xs: c.series[k][0], ys: c.series[k][1] });
+        });
+      });
+      pcCharts.forEach((c, k) => { if (!metrics.has(k)) { c.destroy(); pcCharts.delete(k); } });
+      Array.from(metrics.keys()).sort().forEach((k) => {
+        let c = pcCharts.get(k);
+        if (c) { c.lines = metrics.get(k); c.draw(); } else {
+          c = new EV.Chart(pcBox, k, metrics.get(k), { smoothing: controls.smoothing(), log: controls.log() });
+          pcCharts.set(k, c);
+        }
+        pcBox.appendChild(c.box);
+      });
+      pcNote.textContent = shown.length > MAX_CHARTED ? "(the first " + MAX_CHARTED + " runs shown above)"
+        : (metrics.size ? "" : "(no metrics logged yet)");
+      pcBox.dataset.runs = String(runsShown.length);
+      chartSig = sig;
+    } finally {
+      charting = false;
+    }
   }
 
   function updateCompare() {
