@@ -147,6 +147,10 @@ class PgCluster:
         self.root = None
 
 
+class _ExitedEarly(Exception):
+    pass
+
+
 class ServerProcess:
     """`evlog server` in a subprocess on a free port of 127.0.0.1."""
 
@@ -168,11 +172,25 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "ServerProcess":
-        """Start (or restart, on the same port once one was chosen) and wait until healthy."""
+        """Start (or restart, on the same port once one was chosen) and wait until healthy.
+
+        A first start whose port was taken meanwhile tries another port; a restart waits for its
+        port (clients know only that one)."""
+        restart = bool(self.port)
+        end = time.monotonic() + timeout
+        while True:
+            if not restart:
+                self.port = free_port()
+            try:
+                return self._start_once(end)
+            except _ExitedEarly as exc:
+                if time.monotonic() > end:
+                    raise RuntimeError(str(exc)) from None
+                time.sleep(0.5 if restart else 0.0)
+
+    def _start_once(self, end: float) -> "ServerProcess":
         import requests
 
-        if not self.port:
-            self.port = free_port()
         argv = [sys.executable, "-c", SERVER_BOOT, "server", "--db", self.db_url, "--port", str(self.port),
                 "--workers", str(self.workers), *self.extra_args]
         if self.allow_anonymous:
@@ -182,10 +200,14 @@ class ServerProcess:
         out = self._log if self._log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=out, start_new_session=True,
                                      preexec_fn=_die_with_parent)
-        end = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"evlog server exited with {self.proc.returncode} while starting"
+                code = self.proc.returncode
+                self.proc = None
+                if self._log is not None:
+                    self._log.close()
+                    self._log = None
+                raise _ExitedEarly(f"evlog server exited with {code} while starting on port {self.port}"
                                    + (f" (log: {self.log_path})" if self.log_path else ""))
             try:
                 if requests.get(self.url + "/api/v1/health", timeout=2).status_code == 200:
