@@ -94,3 +94,52 @@ def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: 
         items = found[key]
         out[key] = {"type": items[-1][1].get("_type"), "steps": [s for s, _ in items], "items": [m for _, m in items]}
     return {"media": out, "last_step": row.last_step, "state": row.state}
+
+
+# ------------------------------------------------------- the dashboard's side
+# The dashboard (server/web/) reads with its session cookie, which the /api/v1 routes ignore: these
+# two handlers serve the same data under /-/ for it (wired in server/web/handlers.routes).
+async def web_media(web: Any, request: Any) -> Response:
+    """GET /-/api/runs/{entity}/{project}/{run_id}/media: media_index for the page's scripts."""
+    from .web.data import hide
+    from .errors import ApiError
+    from .wire import dumps
+
+    pp = request.path_params
+    principal = await web.reader(request)
+    try:
+        out = await web.srv.call(media_index, web.engine, principal, pp["entity"], pp["project"], pp["run_id"])
+    except ApiError as exc:
+        raise hide(exc) from None
+    return Response(await web.srv.call(dumps, out), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+async def web_file(web: Any, request: Any) -> Response:
+    """GET /-/files/{entity}/{project}/{run_id}/{path}: a run's file for the page (as GET {run}/files/{path})."""
+    from . import views
+    from .web.data import hide
+    from .errors import ApiError
+
+    pp = request.path_params
+    principal = await web.reader(request)
+    try:
+        data = await web.srv.call(views.get_file, web.engine, principal, pp["entity"], pp["project"], pp["run_id"],
+                                  pp["path"])
+    except ApiError as exc:
+        raise hide(exc) from None
+    return file_response(pp["path"], data, request.headers.get("range"))
+
+
+def web_routes(web: Any) -> list:
+    """The dashboard's media routes (before its `/{entity}/...` pages)."""
+    from starlette.routing import Route
+
+    async def media(request: Any) -> Response:
+        return await web_media(web, request)
+
+    async def file(request: Any) -> Response:
+        return await web_file(web, request)
+
+    return [Route("/-/api/runs/{entity}/{project}/{run_id}/media", media),
+            Route("/-/files/{entity}/{project}/{run_id}/{path:path}", file)]
