@@ -378,7 +378,7 @@ class TensorBoardSync:
             pass
 
     def _scan(self) -> None:
-        own = self.folder + os.sep
+        own = os.path.join(self.folder, *SYNC_DIR.split("/")) + os.sep  # our copies (the sink's end in .evlog)
         for root, prefix in list(self.roots):
             if not os.path.isdir(root):
                 continue

@@ -88,6 +88,19 @@ def test_history_arrives_while_the_run_goes_on(ev, tmp_path):
     assert [s for s, _ in history(run.dir)] == [0, 1, 2, 3, 4, 5]
 
 
+def test_a_writer_in_the_run_folder_itself(ev):
+    """wandb users write into run.dir: followed too, and the copies are not followed again."""
+    run = ev.init(sync_tensorboard=True)
+    w = tensorboardX.SummaryWriter(run.dir)
+    for step in range(3):
+        w.add_scalar("x", float(step), step)
+    w.close()
+    run.finish()
+    assert history(run.dir) == [(0, {"x": 0.0}), (1, {"x": 1.0}), (2, {"x": 2.0})]
+    (copy,) = synced_copies(run.dir)
+    assert "/" not in copy
+
+
 def test_two_writers_merge_by_step_and_a_late_flushing_one_is_not_lost(ev, tmp_path):
     run = ev.init(sync_tensorboard=True)
     train = tensorboardX.SummaryWriter(str(tmp_path / "runs" / "train"))
