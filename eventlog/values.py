@@ -101,6 +101,9 @@ def normalize_log_value(key: str, v: object, _depth: int = 0, media=None) -> obj
             _check_key(k, f"in key {key!r}: ", LogValueError)
             out[str(k)] = normalize_log_value(f"{key}.{k}", sub, _depth + 1, media)
         return out
+    if isinstance(v, (list, tuple)) and any(isinstance(x, Media) for x in v):
+        raise LogValueError(f"key {key!r}: a list of {type(next(x for x in v if isinstance(x, Media))).__name__} "
+                            f"values; log each under its own key, e.g. {{\"{key}/0\": ..., \"{key}/1\": ...}}")
     if isinstance(v, Media):
         if media is None:
             raise LogValueError(f"key {key!r}: a {type(v).__name__} cannot be stored here; log it with log()")
