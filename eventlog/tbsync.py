@@ -35,6 +35,7 @@ from pathlib import Path
 POLL_INTERVAL = 0.5
 HOLD_SECONDS = 150.0      # > tensorboardX's default flush_secs (120)
 MAX_HELD_STEPS = 10_000   # steps held back at most; older ones are written anyway
+MAX_HELD_BYTES = 64 << 20  # encoded images held back at most; older steps are written anyway
 READ_CHUNK = 4 << 20
 MAX_RECORD = 256 << 20
 SYNC_DIR = "tensorboard/sync"
@@ -318,6 +319,7 @@ class TensorBoardSync:
         self.roots: list = []          # [(real path, key prefix)]
         self.files: dict = {}          # real path -> _File
         self.held: dict = {}           # step -> {key: value}
+        self.held_bytes: dict = {}     # step -> bytes of the encoded images held for it
         self.Event = None
         self._state = threading.RLock()
         self._wake = threading.Event()
@@ -378,12 +380,15 @@ class TensorBoardSync:
             pass
 
     def _scan(self) -> None:
-        own = os.path.join(self.folder, *SYNC_DIR.split("/")) + os.sep  # our copies (the sink's end in .evlog)
+        # a log dir may be the run folder itself: never walk our copies (the sink's files end in
+        # .evlog), the log, the media or the sinks' state
+        skip = tuple(os.path.join(self.folder, *d.split("/")) + os.sep
+                     for d in (SYNC_DIR, "log", "media", "sinks"))
         for root, prefix in list(self.roots):
             if not os.path.isdir(root):
                 continue
             for dirpath, dirnames, filenames in os.walk(root):
-                if (dirpath + os.sep).startswith(own):
+                if (dirpath + os.sep).startswith(skip):
                     dirnames[:] = []
                     continue
                 for name in filenames:
@@ -462,6 +467,9 @@ class TensorBoardSync:
             if row is None:
                 row = self.held.setdefault(step, {})
             row[f.prefix + v.tag] = value
+            encoded = getattr(value, "_encoded", None)
+            if encoded:
+                self.held_bytes[step] = self.held_bytes.get(step, 0) + len(encoded)
         if row is not None and (f.last_step is None or step > f.last_step):
             f.last_step = step
 
@@ -481,8 +489,13 @@ class TensorBoardSync:
                 extra = len(steps) - len(ready) - MAX_HELD_STEPS
                 if extra > 0:
                     ready = steps[:len(ready) + extra]
+                held = sum(self.held_bytes.values()) - sum(self.held_bytes.get(s, 0) for s in ready)
+                while held > MAX_HELD_BYTES and len(ready) < len(steps):
+                    held -= self.held_bytes.get(steps[len(ready)], 0)
+                    ready = steps[:len(ready) + 1]
                 steps = ready
         for s in steps:
+            self.held_bytes.pop(s, None)
             self._log(s, self.held.pop(s))
 
     def _log(self, step: int, data: dict) -> None:

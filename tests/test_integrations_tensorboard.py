@@ -124,6 +124,28 @@ def test_two_writers_merge_by_step_and_a_late_flushing_one_is_not_lost(ev, tmp_p
     assert sorted(synced_copies(run.dir))[0].startswith("eval/")
 
 
+def test_a_silent_writer_holds_steps_back_only_up_to_a_bound(ev, tmp_path, monkeypatch):
+    from eventlog import tbsync
+
+    monkeypatch.setattr(tbsync, "MAX_HELD_STEPS", 3)
+    run = ev.init(sync_tensorboard=True)
+    silent = tensorboardX.SummaryWriter(str(tmp_path / "silent"))  # open, nothing written yet: holds every step
+    w = tensorboardX.SummaryWriter(str(tmp_path / "busy"), flush_secs=1)
+    for step in range(10):
+        w.add_scalar("x", float(step), step)
+    w.flush()
+
+    def steps():
+        run.save()
+        return [s for s, _ in history(run.dir)]
+
+    assert wait_for(lambda: steps() == list(range(7)), timeout=20), steps()  # all but the last 3
+    silent.close()
+    w.close()
+    run.finish()
+    assert [s for s, _ in history(run.dir)] == list(range(10))
+
+
 def test_a_writer_made_before_init_and_the_tensorboard_package_writer(ev, tmp_path):
     """torch.utils.tensorboard writes through tensorboard's EventFileWriter: patched like tensorboardX's."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
