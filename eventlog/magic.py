@@ -209,9 +209,9 @@ def _patch_argparse() -> None:
     _argparse_patched = True
 
 
-def _namespaces_before_init(depth_limit: int = 30) -> list:
-    """argparse Namespaces the program made before init(): globals of __main__, and locals of the
-    frames that led to init() (outside eventlog)."""
+def _namespaces_before_init(depth_limit: int = 50) -> list:
+    """argparse Namespaces the program made before init(): globals of __main__, locals of the
+    function that called init(), and locals of the main script's functions that led to it."""
     argparse = sys.modules.get("argparse")
     if argparse is None:
         return []
@@ -233,9 +233,12 @@ def _namespaces_before_init(depth_limit: int = 30) -> list:
     except (AttributeError, ValueError):  # pragma: no cover
         frame = None
     n = 0
+    caller_seen = False
     while frame is not None and n < depth_limit:
         if not os.path.abspath(frame.f_code.co_filename).startswith(pkg + os.sep):
-            scan(frame.f_locals)
+            if not caller_seen or frame.f_globals.get("__name__") == "__main__":
+                scan(frame.f_locals)
+            caller_seen = True
         frame = frame.f_back
         n += 1
     return found
