@@ -272,7 +272,10 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         srv.engine.dispose()
 
     run = "/api/v1/runs/{entity}/{project}/{run_id}"
-    routes = web.routes(srv) + [  # the dashboard's pages first (server/web/)
+    from .media import web_routes as media_web_routes
+
+    # the dashboard's pages first (server/web/), with its media routes (server/media.py)
+    routes = web.routes(srv) + media_web_routes(srv.web) + [
         Route("/", srv.index),
         Route("/api/v1/health", srv.health),
         Route("/api/v1/auth/whoami", srv.whoami),
