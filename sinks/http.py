@@ -287,7 +287,8 @@ class HttpSink(Sink):
                     raise self._stop(self._refusal_message(exc)) from None
                 self.ctx.warn(f"file {path} was not uploaded: {exc.body.get('error') or exc}")
             else:
-                self.uploaded[path] = sha
+                if kind != "media":  # media files are named by their hash and announced once: not kept,
+                    self.uploaded[path] = sha  # so the cursor's state does not grow with every image
             self.pending_files.pop(path, None)
 
     # ---------------------------------------------------------------- HTTP

@@ -33,6 +33,10 @@ def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
     files = {f["path"]: f for f in srv.get(f"/api/v1/runs/{user}/media/media1/files", key).json()["files"]}
     media = {p: f for p, f in files.items() if f["kind"] == "media"}
     assert len(media) == 4 and all(f["uploaded"] for f in media.values())  # 3 images + 1 video, once each
+    import json
+
+    state = json.loads((Path(run.dir) / "sinks" / "http.cursor.json").read_text())["state"]
+    assert not [p for p in state["uploaded"] if p.startswith("media/")]  # the cursor does not grow per image
 
     base = f"/api/v1/runs/{user}/media/media1/files/"
     m = rows[1]["data"]["img"]
