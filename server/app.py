@@ -251,7 +251,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _db_error(request: Request, exc: Exception) -> Response:
-    log.error("database error: %s", type(exc).__name__)
+    orig = getattr(exc, "orig", None)  # the driver's message only: the SQL and its parameters stay out
+    log.error("database error: %s: %s", type(orig or exc).__name__, str(orig or "").splitlines()[0] if orig else "")
     return json_response({"error": "the database is unavailable; retry later", "reason": "unavailable"}, 503)
 
 

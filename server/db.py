@@ -6,6 +6,7 @@ upgrading read locks; on PostgreSQL run rows are locked with SELECT ... FOR UPDA
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 ENV_DB = "EVLOG_SERVER_DB"
 SQLITE_BUSY_MS = 60_000
+_GATE = "evlog_write_gate"
 
 
 def data_dir() -> Path:
@@ -72,9 +74,33 @@ def _setup_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cur.close()
 
+    # Writers of one process queue on a lock before they ask SQLite for its write lock: SQLite's
+    # busy handler polls, and with dozens of threads polling some starve past any timeout; so at
+    # most one writer per process waits inside SQLite. (Correctness still rests on SQLite's lock.)
+    gate = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+        if not conn.get_execution_options().get("write"):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if gate.acquire(timeout=SQLITE_BUSY_MS / 1000):  # past that, SQLite's own wait decides
+            conn.info[_GATE] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    def _release(info: dict) -> None:
+        if info.pop(_GATE, None):
+            gate.release()
+
+    event.listen(engine, "commit", lambda conn: _release(conn.info))
+    event.listen(engine, "rollback", lambda conn: _release(conn.info))
+    # a connection returned to the pool mid-transaction is rolled back by the pool, not by a
+    # Connection: release there too, so the gate can never stay taken
+    event.listen(engine, "checkin", lambda _dbapi, record: _release(record.info))
 
 
 def writer(engine: Engine) -> Engine:
