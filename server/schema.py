@@ -126,7 +126,8 @@ chunks = Table(
 )
 
 # Chart summaries of the chunks holding history (server/series.py): one row per such chunk, written
-# in the chunk's transaction; `data` is a msgpack map key -> [steps, values] (empty: nothing to chart).
+# in the chunk's transaction; `data` is a msgpack map key -> [steps, values], each little-endian binary
+# (int64 steps, float64 values); empty: nothing to chart.
 series = Table(
     "series",
     metadata,

@@ -13,6 +13,8 @@ Chunks stored before this table existed have no summary: they are summarized on 
 from __future__ import annotations
 
 import math
+import sys
+from array import array
 from math import fsum
 from bisect import bisect_left
 from operator import itemgetter
@@ -26,11 +28,12 @@ from sqlalchemy.engine import Connection
 from . import schema as s
 
 PAIRS = 128  # (min, max) pairs per key kept in a chunk summary: ~256 points, whatever the chunk's size
-RAW_ROWS = 50_000  # runs with at most this many history rows are charted from their records
+RAW_ROWS = 10_000  # runs with at most this many history rows are charted from their records
 Series = Dict[str, Tuple[List[int], List[float]]]  # key -> (steps, values), in step order
 
 _FLOAT, _INT = float, int
 _NUMBERS = frozenset((float, int))
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def _points(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
@@ -97,7 +100,24 @@ def summarize(records: Sequence[Sequence[Any]]) -> Optional[bytes]:
     series = summarize_rows(rows)
     if not series:
         return None
-    return msgpack.packb({k: [st, va] for k, (st, va) in series.items()}, use_bin_type=True)
+    return msgpack.packb({k: [_pack_array("q", st), _pack_array("d", va)] for k, (st, va) in series.items()},
+                         use_bin_type=True)
+
+
+def _pack_array(code: str, items: Sequence[Any]) -> bytes:
+    """Little-endian int64 ("q") or float64 ("d") bytes: read back with one copy, no per-item objects."""
+    arr = array(code, items if code == "q" else map(float, items))
+    if _BIG_ENDIAN:
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def _unpack_array(code: str, data: bytes) -> "array[Any]":
+    arr = array(code)
+    arr.frombytes(data)
+    if _BIG_ENDIAN:
+        arr.byteswap()
+    return arr
 
 
 def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Sequence[Any]]) -> None:
@@ -113,7 +133,8 @@ def _chunk_rows(blob: bytes, from_seq: int = 0) -> List[Tuple[int, Dict[Any, Any
     return [(r[3]["step"], r[3]["data"]) for r in unpacker if r[1] == "history" and r[0] >= from_seq]
 
 
-def _merge(parts: List[Series], keys: Optional[Sequence[str]]) -> Series:
+def _merge(parts: List[Series], keys: Optional[Any], arrays: bool = False) -> Series:
+    """The parts' points per key, concatenated (as int64/float64 arrays with `arrays`)."""
     out: Series = {}
     for part in parts:
         for k, (st, va) in part.items():
@@ -121,7 +142,7 @@ def _merge(parts: List[Series], keys: Optional[Sequence[str]]) -> Series:
                 continue
             pair = out.get(k)
             if pair is None:
-                out[k] = (list(st), list(va))
+                out[k] = (array("q", st), array("d", va)) if arrays else (list(st), list(va))
             else:
                 pair[0].extend(st)
                 pair[1].extend(va)
@@ -133,14 +154,14 @@ def downsample(steps: List[int], values: List[float], samples: int) -> Tuple[Lis
     represented by its min and max point; the first and last points always stay."""
     n = len(steps)
     if n <= samples:
-        return steps, values
+        return list(steps), list(values)
     buckets = max(1, samples // 2)
     lo_s = steps[0]
     width = (steps[-1] - lo_s) / buckets or 1
     keep = {0, n - 1}
     a = 0
-    for b in range(1, buckets + 1):
-        e = n if b == buckets else bisect_left(steps, lo_s + b * width, a)
+    for b in range(1, buckets + 1):  # steps are ints: an int bound compares faster, same split
+        e = n if b == buckets else bisect_left(steps, math.ceil(lo_s + b * width), a)
         if e > a:
             seg = values[a:e]
             keep.add(a + seg.index(min(seg)))
@@ -174,13 +195,14 @@ def read_series(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = N
         .where(s.chunks.c.run_pk == run_pk, s.chunks.c.history_rows > 0)
         .order_by(s.chunks.c.first_seq)
     )
-    unpackb = msgpack.unpackb
     for first_seq, data in conn.execute(q).all():
         if data is None:  # a chunk stored before summaries existed: summarize it now
             blob = conn.execute(select(s.chunks.c.data).where(s.chunks.c.run_pk == run_pk,
                                                               s.chunks.c.first_seq == first_seq)).scalar_one()
             parts.append(summarize_rows(_chunk_rows(blob)))
         elif data:
-            parts.append({k: (v[0], v[1]) for k, v in unpackb(data, raw=False).items()})
-    merged = _merge(parts, keyset)
+            parts.append({k: (_unpack_array("q", v[0]), _unpack_array("d", v[1]))
+                          for k, v in msgpack.unpackb(data, raw=False).items()
+                          if keyset is None or k in keyset})
+    merged = _merge(parts, keyset, arrays=True)
     return {k: downsample(st, va, samples) for k, (st, va) in merged.items()}

@@ -7,7 +7,9 @@ from missing ones.
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
 from sqlalchemy import or_, select
@@ -154,17 +156,36 @@ def edit_run(engine: Engine, principal: Optional[Principal], entity: str, projec
         return _web_run(row, target, base_url, _users(conn, [row.created_by]), principal)
 
 
+_SERIES_CACHE: "OrderedDict[tuple, Dict[str, Any]]" = OrderedDict()
+_SERIES_CACHE_SIZE = 64
+_cache_lock = threading.Lock()
+
+
 def read_series(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
                 keys: Optional[List[str]], samples: int, from_seq: int) -> Dict[str, Any]:
+    """The chart series of a run (server/series.py). Answers are kept in a small per-process cache
+    keyed by the run's next_seq, so reloads and other viewers of an unchanged run cost one query."""
     with engine.connect() as conn:
         target = read_target(conn, principal, entity, project)
         try:
             row = _run_row(conn, target, run_id)
         except ApiError as exc:
             raise hide(exc) from None
+        ck = (str(engine.url), row.id, row.next_seq, tuple(keys or ()), samples, from_seq)
+        with _cache_lock:
+            hit = _SERIES_CACHE.get(ck)
+            if hit is not None:
+                _SERIES_CACHE.move_to_end(ck)
+                return {**hit, "state": row.state, "last_step": row.last_step}
         data = series.read_series(conn, row.id, keys, samples, from_seq, row.history_rows)
-    return {"next_seq": row.next_seq, "state": row.state, "last_step": row.last_step,
-            "series": {k: [st, va] for k, (st, va) in sorted(data.items())}}
+    out = {"next_seq": row.next_seq, "state": row.state, "last_step": row.last_step,
+           "series": {k: [st, va] for k, (st, va) in sorted(data.items())}}
+    if from_seq == 0:
+        with _cache_lock:
+            _SERIES_CACHE[ck] = out
+            while len(_SERIES_CACHE) > _SERIES_CACHE_SIZE:
+                _SERIES_CACHE.popitem(last=False)
+    return out
 
 
 def home(engine: Engine, principal: Optional[Principal]) -> Dict[str, Any]:

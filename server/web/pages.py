@@ -54,13 +54,18 @@ def project_url(entity: str, project: str) -> str:
     return f"/{q(entity)}/{q(project)}"
 
 
+def series_url(entity: str, project: str, run_id: str) -> str:
+    """The chart request of the run page (run.js asks exactly this; the page preloads it)."""
+    return f"/-/api/runs/{q(entity)}/{q(project)}/{q(run_id)}/series?samples=2000"
+
+
 def run_path(entity: str, project: str, run_id: str) -> str:
     return f"/{q(entity)}/{q(project)}/runs/{q(run_id)}"
 
 
 # ------------------------------------------------------------------ layout
 def layout(title: str, body: str, *, who: Optional[str], csrf: Optional[str], crumbs: Sequence[Tuple[str, str]] = (),
-           scripts: Sequence[str] = (), next_url: str = "/") -> str:
+           scripts: Sequence[str] = (), next_url: str = "/", preload: Sequence[str] = ()) -> str:
     nav = " / ".join(f'<a href="{e(href)}">{e(label)}</a>' if href else e(label) for label, href in crumbs)
     if who:
         account = (f'<span class="who">signed in as <a href="/{q(who)}">{e(who)}</a></span>'
@@ -76,6 +81,7 @@ def layout(title: str, body: str, *, who: Optional[str], csrf: Optional[str], cr
         f'<meta name="csrf-token" content="{e(csrf or "")}">'
         f'<link rel="stylesheet" href="{STATIC}/uPlot.min.css?v={__version__}">'
         f'<link rel="stylesheet" href="{STATIC}/evlog.css?v={__version__}">'
+        + "".join(f'<link rel="preload" as="fetch" crossorigin href="{e(u)}">' for u in preload) +
         f"</head><body><header><a class=\"brand\" href=\"/\">evlog</a><nav>{nav}</nav>"
         f"<div class=\"account\">{account}</div></header><main>{body}</main>{tags}</body></html>"
     )
@@ -319,7 +325,8 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
     )
     return layout(f"{name}", body, who=who, csrf=csrf,
                   crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj)), (name, run_path(ent, proj, rid))],
-                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js"], next_url=run_path(ent, proj, rid))
+                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js"], next_url=run_path(ent, proj, rid),
+                  preload=[series_url(ent, proj, rid)])
 
 
 # ------------------------------------------------------------------ compare

@@ -24,12 +24,17 @@
 
   async function loadCharts() {
     const t0 = performance.now();
+    chartBox.dataset.scriptAt = String(Math.round(t0));
     const d = await EV.api(runApi + "/series?samples=2000");
     const keys = Object.keys(d.series);
     keys.forEach((k) => chartFor(k, d.series[k][0], d.series[k][1]));
     seenSeq = d.next_seq;
+    chartBox.dataset.chartsMs = String(Math.round(performance.now() - t0));
+    chartBox.dataset.chartsAt = String(Math.round(performance.now()));
+    /* charts are drawn (uPlot draws synchronously); the frame after is when they are on screen */
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+    chartBox.dataset.readyAt = String(Math.round(performance.now())); /* ms since navigation start */
     chartBox.dataset.ready = "1";
-    chartBox.dataset.firstChartMs = String(Math.round(performance.now() - t0));
     chartStatus.textContent = keys.length ? "" : "no metrics logged yet";
   }
 
