@@ -88,6 +88,10 @@ class Web:
     def base_url(self, request: Request) -> str:
         return self.srv.base_url(request)
 
+    def https(self, request: Request) -> bool:
+        """Served over https (directly, or behind a proxy whose public URL is https)."""
+        return request.url.scheme == "https" or (self.srv.config.public_url or "").startswith("https://")
+
     async def page(self, request: Request, render: Any) -> Response:
         """Run `render(principal, session)` (a coroutine giving HTML); errors become HTML pages."""
         try:
@@ -155,30 +159,32 @@ class Web:
     # ------------------------------------------------------------- sign-in
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
-            return self._login_form(safe_next(request.query_params.get("next")))
+            return self._login_form(request, safe_next(request.query_params.get("next")))
         raw = await self.srv.body(request, 64 * 1024)
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
         next_url = safe_next(form.get("next"))
         pre = request.cookies.get(session.PRE_COOKIE)
         if not self.origin_ok(request) or not session.same_token(form.get("csrf"), pre):
-            return self._login_form(next_url, "The sign-in form expired: try again.", 403)
+            return self._login_form(request, next_url, "The sign-in form expired: try again.", 403)
         key = (form.get("api_key") or "").strip()
         if not key:
-            return self._login_form(next_url, "Give an API key.", 400)
+            return self._login_form(request, next_url, "Give an API key.", 400)
         try:
             token, _principal = await self.srv.call(session.open_session, self.engine, key)
         except ApiError:
-            return self._login_form(next_url, "That API key is not valid on this server.", 401)
+            return self._login_form(request, next_url, "That API key is not valid on this server.", 401)
         resp = RedirectResponse(next_url, 303, headers={"Cache-Control": "no-store"})
         resp.set_cookie(session.COOKIE, token, max_age=session.MAX_AGE, path="/", httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https")
+                        secure=self.https(request))
         resp.delete_cookie(session.PRE_COOKIE, path="/-/login")
         return resp
 
-    def _login_form(self, next_url: str, error: Optional[str] = None, status: int = 200) -> Response:
+    def _login_form(self, request: Request, next_url: str, error: Optional[str] = None,
+                    status: int = 200) -> Response:
         pre = session.new_pre_token()
         resp = html_response(pages.login_page(pre, next_url, error), status)
-        resp.set_cookie(session.PRE_COOKIE, pre, max_age=3600, path="/-/login", httponly=True, samesite="strict")
+        resp.set_cookie(session.PRE_COOKIE, pre, max_age=3600, path="/-/login", httponly=True, samesite="strict",
+                        secure=self.https(request))
         return resp
 
     async def logout(self, request: Request) -> Response:
