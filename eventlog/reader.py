@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import threading
 from collections import namedtuple
 from pathlib import Path
@@ -23,9 +22,9 @@ from .segment import (
     Record,
     Skipped,
     Torn,
-    decode_header,
     list_segments,
     scan,
+    segment_headers,
 )
 
 
@@ -67,16 +66,8 @@ def resolve_run_folder(path: Union[str, os.PathLike]) -> Path:
 def log_start_seq(folder: Union[str, os.PathLike]) -> int:
     """The seq a run folder's log begins at: the first seq in the header of its first segment (0 for
     most runs; more for a run resumed from the server on another machine, spec/format.md 1)."""
-    log_dir = Path(folder) / LOG_DIR
-    for _, name in list_segments(log_dir):
-        try:
-            with open(log_dir / name, "rb") as f:
-                head = f.read(512)
-            header = decode_header(head[8:8 + struct.unpack_from("<I", head, 4)[0]])
-        except (OSError, struct.error):
-            continue
-        if header is not None:
-            return header.first_seq
+    for _, header in segment_headers(Path(folder) / LOG_DIR):
+        return header.first_seq
     return 0
 
 
@@ -163,15 +154,7 @@ class LogReader:
         """The last segment whose header says it starts at or before `seq`."""
         segments = list_segments(self.log_dir)
         best = segments[0][0] if segments else 0
-        for number, name in segments:
-            try:
-                with open(self.log_dir / name, "rb") as f:
-                    head = f.read(512)
-                header = decode_header(head[8:8 + struct.unpack_from("<I", head, 4)[0]])
-            except (OSError, struct.error):
-                continue
-            if header is None:
-                continue
+        for number, header in segment_headers(self.log_dir):
             if header.first_seq > seq:
                 break
             best = number

@@ -140,19 +140,10 @@ def from_log(folder) -> RunState:
 
 
 def _header_run_id(log_dir: Path):
-    import struct
+    from .segment import segment_headers
 
-    from .segment import decode_header, list_segments
-
-    for _, name in list_segments(log_dir):
-        try:
-            with open(log_dir / name, "rb") as f:
-                head = f.read(512)
-            header = decode_header(head[8:8 + struct.unpack_from("<I", head, 4)[0]])
-        except (OSError, struct.error):
-            continue
-        if header is not None:
-            return header.run_id
+    for _, header in segment_headers(log_dir):
+        return header.run_id
     return None
 
 

@@ -261,6 +261,26 @@ def scan(data: bytes, start: int = 0) -> Iterator[ScanItem]:
             yield Skipped(bad_at, n - bad_at, bad_reason)
 
 
+def read_header(path) -> "Optional[SegmentHeader]":
+    """The header of the segment file at `path`; None when it is unreadable or not a valid header."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+        return decode_header(head[8:8 + struct.unpack_from("<I", head, 4)[0]])
+    except (OSError, struct.error):
+        return None
+
+
+def segment_headers(log_dir) -> "Iterator[Tuple[int, SegmentHeader]]":
+    """(number, header) of each segment of a log folder, in order, skipping unreadable headers."""
+    import os
+
+    for number, name in list_segments(log_dir):
+        header = read_header(os.path.join(log_dir, name))
+        if header is not None:
+            yield number, header
+
+
 def list_segments(log_dir) -> List[Tuple[int, str]]:
     """(number, file name) of every segment file in a log folder, in order."""
     import os
