@@ -281,8 +281,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         if cluster is not None:
             cluster.stop()
-        if not args.cache:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # databases, logs (and the run folders unless --cache)
     print(f"\nevlog server ingestion: {args.steps} steps x {SCALARS} scalars per run, about {args.batch} records "
           f"per request, client {args.client}, {os.cpu_count()} CPUs")
     print("CPU columns: CPU time per record of the server (all workers), the database server (PostgreSQL's "
