@@ -145,8 +145,9 @@ def sync_concurrently(folders: List[Path], url: str, key: str, batch: int, clien
                       cpu_pids: Tuple[int, ...] = ()) -> Dict[str, float]:
     ctx = mp.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
+    cfg = tempfile.mkdtemp(prefix="evlog-bench-cfg-")
     env = {"EVLOG_BASE_URL": url, "EVLOG_API_KEY": key, "EVLOG_HTTP_BATCH_RECORDS": str(batch),
-           "BATCH_BYTES": str(batch * 215), "EVLOG_CONFIG_DIR": tempfile.mkdtemp(prefix="evlog-bench-cfg-")}
+           "BATCH_BYTES": str(batch * 215), "EVLOG_CONFIG_DIR": cfg}
     target = _frames_client if client == "frames" else _sink_client
     procs = [ctx.Process(target=target, args=(str(f), env, start, out)) for f in folders]
     for p in procs:
@@ -161,6 +162,7 @@ def sync_concurrently(folders: List[Path], url: str, key: str, batch: int, clien
     cpu1 = [tree_cpu(p) for p in cpu_pids]
     for p in procs:
         p.join()
+    shutil.rmtree(cfg, ignore_errors=True)
     client_cpu = children_cpu() - clients0
     errors = [r["error"] for r in reports if r["error"]]
     if errors:
