@@ -61,6 +61,14 @@ def file_response(path: str, data: bytes, range_header: Optional[str]) -> Respon
 MEDIA_KINDS = ("image", "histogram", "video")
 
 
+def describe(m: Dict[str, Any]) -> str:
+    """A media map in a few words (tables of the dashboard; EV.fmtValue says the same)."""
+    if m.get("_type") == "histogram":
+        return f"histogram, {len(m.get('counts') or [])} bins"
+    size = f" {m['width']}x{m['height']}" if m.get("width") and m.get("height") else ""
+    return f"{m.get('_type')}{size}{' ' + str(m['format']) if m.get('format') else ''}"
+
+
 def _media_items(data: Dict[str, Any], prefix: str, out: Dict[str, List[Any]], step: int, depth: int = 0) -> None:
     for k, v in data.items():
         if type(v) is not dict or depth > 32:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from test_run_support import ev, of_type, records  # noqa: F401
+from test_dashboard_support import browser, page  # noqa: F401  (fixtures)
 from test_server_support import backend, pg_cluster, srv  # noqa: F401  (fixtures)
 from test_server_sync import evlog_sync, sync_env
 
@@ -46,3 +47,85 @@ def test_the_dashboard_reads_media_and_files_under_its_session(ev, srv, tmp_path
     for k in (okey, None):
         assert srv.get(base, k).status_code == 404
         assert srv.get(f"/-/files/{user}/pics/dash-media/{path}", k).status_code == 404
+
+
+# ------------------------------------------------------------------ browser
+@pytest.fixture(scope="module")
+def media_site(tmp_path_factory):
+    """A SQLite server with one run that logged images, histograms and videos (gif and mp4)."""
+    import os
+
+    from test_server_support import start_harness
+
+    tmp = tmp_path_factory.mktemp("media-site")
+    h = start_harness(f"sqlite:///{tmp / 'media.db'}", tmp)
+    user, key = h.user("alice")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVLOG_", "WANDB_"))}
+    script = tmp / "train.py"
+    script.write_text(
+        "import numpy as np\nimport eventlog\n"
+        "run = eventlog.init(project='pics', id='browser-media')\n"
+        "rs = np.random.RandomState(5)\n"
+        "for i in range(3):\n"
+        "    img = np.zeros((12, 16, 3), np.uint8); img[:, :, i] = 255\n"
+        "    run.log({'sample': eventlog.Image(img, caption=f'pic {i}'),\n"
+        "             'weights': eventlog.Histogram(rs.randn(200) * (i + 1), num_bins=12)})\n"
+        "run.log({'gif': eventlog.Video(rs.rand(4, 3, 10, 10), fps=4),\n"
+        "         'mp4': eventlog.Video(rs.rand(6, 3, 32, 48), fps=6, format='mp4')})\n"
+        "run.finish()\n")
+    import subprocess
+    import sys
+
+    env.update(EVLOG_MODE="offline", EVLOG_SINKS="none", EVLOG_SILENT="true", EVLOG_DISABLE_GIT="true",
+               EVLOG_CONFIG_DIR=str(tmp / "cfg"), HOME=str(tmp))
+    subprocess.run([sys.executable, str(script)], cwd=tmp, env=env, check=True, timeout=120)
+    (folder,) = [p for p in (tmp / "evlog").iterdir() if p.name.startswith("run-")]
+    out = evlog_sync(str(folder), env=sync_env(tmp, h.url, key))
+    assert out.returncode == 0, out.stderr
+    yield {"h": h, "user": user, "key": key, "folder": folder}
+    h.proc.stop()
+    h.close()
+
+
+def test_the_run_page_shows_images_with_a_step_slider_histograms_and_videos(media_site, page):
+    from test_dashboard_support import shot, sign_in
+
+    h, user = media_site["h"], media_site["user"]
+    sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")
+    page.wait_for_selector("#media[data-ready='1']")
+    keys = page.locator(".media-panel").evaluate_all("els => els.map(e => e.dataset.key)")
+    assert keys == ["gif", "mp4", "sample", "weights"]
+    sample = page.locator('.media-panel[data-key="sample"]')
+    img = sample.locator("img")
+    page.wait_for_function("document.querySelector('.media-panel[data-key=\"sample\"] img').naturalWidth === 16")
+    assert sample.locator(".media-step-label").inner_text() == "step 2 (3/3)"  # the last step first
+    assert sample.locator(".media-caption").inner_text() == "pic 2"
+
+    def pixel(locator):  # the red, green, blue of the image's top-left pixel, as the browser decoded it
+        return locator.evaluate("im => { const c = document.createElement('canvas'); c.width = im.naturalWidth;"
+                                " c.height = im.naturalHeight; const x = c.getContext('2d'); x.drawImage(im, 0, 0);"
+                                " return Array.from(x.getImageData(0, 0, 1, 1).data.slice(0, 3)); }")
+
+    assert pixel(img) == [0, 0, 255]
+    sample.locator("input.media-step").evaluate("s => { s.value = '0'; s.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("document.querySelector('.media-panel[data-key=\"sample\"] .media-caption')"
+                           ".textContent === 'pic 0'")
+    page.wait_for_function("(() => { const im = document.querySelector('.media-panel[data-key=\"sample\"] img');"
+                           " return im.complete && im.naturalWidth === 16; })()")
+    assert sample.locator(".media-step-label").inner_text() == "step 0 (1/3)"
+    assert pixel(img) == [255, 0, 0]
+    # the histogram: bars drawn on its canvas, for the chosen step
+    painted = page.locator('.media-panel[data-key="weights"] canvas').evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }")
+    assert painted > 500
+    # videos: the GIF as an image, the mp4 in a <video> the browser can play
+    page.wait_for_function("document.querySelector('.media-panel[data-key=\"gif\"] img').naturalWidth === 10")
+    assert page.locator('.media-panel[data-key="mp4"] video').count() == 1
+    page.wait_for_function("document.querySelector('.media-panel[data-key=\"mp4\"] video').readyState >= 1",
+                           timeout=15_000)
+    assert page.locator('.media-panel[data-key="mp4"] video').evaluate("v => v.videoWidth") == 48
+    summary = page.inner_text("#summary-table")
+    assert "image 16x12 png" in summary and "histogram, 12 bins" in summary and "video 48x32 mp4" in summary
+    assert "sha256" not in summary
+    shot(page, "run-media")

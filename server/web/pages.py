@@ -184,6 +184,10 @@ def _kv_table(d: Dict[Any, Any], ident: str) -> str:
 def _show(v: Any) -> str:
     if isinstance(v, str):
         return v
+    if isinstance(v, dict) and v.get("_type") in ("image", "video", "histogram"):  # media: shown under Media
+        from ..media import describe
+
+        return describe(v)
     return json.dumps(jsonable(v), ensure_ascii=False)
 
 
@@ -319,13 +323,14 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         '<label><input type="checkbox" id="log-scale"> log scale</label>'
         '<span id="chart-status" class="muted"></span></div>'
         '<div id="charts" class="charts"></div>'
+        '<section id="media-section" hidden><h2>Media</h2><div id="media" class="media"></div></section>'
         f'{"".join(sections)}'
         "</div></div>"
         f"{data_block(run)}"
     )
     return layout(f"{name}", body, who=who, csrf=csrf,
                   crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj)), (name, run_path(ent, proj, rid))],
-                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js"], next_url=run_path(ent, proj, rid),
+                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "media.js"], next_url=run_path(ent, proj, rid),
                   preload=[series_url(ent, proj, rid)])
 
 

@@ -65,6 +65,11 @@
       return (a !== 0 && (a < 1e-3 || a >= 1e6)) ? v.toExponential(4) : String(Number(v.toPrecision(6)));
     }
     if (typeof v === "string") return v;
+    if (v && typeof v === "object" && (v._type === "image" || v._type === "video" || v._type === "histogram")) {
+      /* a media value (spec/format.md 7): a short description; media.js shows it (server/media.describe) */
+      if (v._type === "histogram") return "histogram, " + (v.counts || []).length + " bins";
+      return v._type + (v.width && v.height ? " " + v.width + "x" + v.height : "") + (v.format ? " " + v.format : "");
+    }
     return JSON.stringify(v);
   };
   EV.fmtTime = function (t) {
