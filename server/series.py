@@ -27,47 +27,41 @@ from sqlalchemy.engine import Connection
 
 from . import schema as s
 
-PAIRS = 128  # (min, max) pairs per key kept in a chunk summary: ~256 points, whatever the chunk's size
+PAIRS = 64  # (min, max) pairs per key kept in a chunk summary: ~128 points, whatever the chunk's size
 RAW_ROWS = 10_000  # runs with at most this many history rows are charted from their records
 Series = Dict[str, Tuple[List[int], List[float]]]  # key -> (steps, values), in step order
 
-_FLOAT, _INT = float, int
-_NUMBERS = frozenset((float, int))
+_NUMBERS = frozenset((float, int, bool))
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_STEP, _DATA = itemgetter("step"), itemgetter("data")
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
 def _points(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
-    """Every finite number (int or float, not bool) of each top-level string key, as (steps,
-    values) lists. Works key by key over whole lists (a chunk's rows mostly share their keys)."""
+    """Every finite number (int, float, or bool as 0/1) of each top-level string key, as (steps,
+    values) with float values. Works key by key over whole columns with C-level passes (a chunk's
+    rows mostly share their keys); a column holding anything else is filtered value by value."""
     rows = list(rows)
     if not rows:
         return {}
-    steps = [r[0] for r in rows]
-    datas = [r[1] for r in rows]
-    keys: set = set()
-    for d in datas:
-        keys.update(d)
+    steps = list(map(_FIRST, rows))
+    datas = list(map(_SECOND, rows))
     isfinite = math.isfinite
     out: Series = {}
-    for k in keys:
+    for k in set().union(*datas):
         if type(k) is not str:
             continue
         try:
-            vals = list(map(itemgetter(k), datas))
-        except KeyError:
-            vals = [d.get(k) for d in datas]
-        if set(map(type, vals)) <= _NUMBERS:  # ints and floats only (not bools)
-            try:
-                finite = isfinite(fsum(vals))  # false when one of them is NaN or infinite
-            except OverflowError:
-                finite = False
-            if finite:
-                out[k] = (steps, vals)
+            arr = array("d", map(itemgetter(k), datas))  # TypeError: a value that is not a number
+            if isfinite(fsum(arr)):  # else a NaN or an infinity among them
+                out[k] = (steps, arr)
                 continue
-        kept = [(st, v) for st, v in zip(steps, vals)
-                if (type(v) is _FLOAT and isfinite(v)) or type(v) is _INT]
+        except (KeyError, TypeError, OverflowError):
+            pass
+        kept = [(st, float(v)) for st, v in zip(steps, (d.get(k) for d in datas))
+                if type(v) in _NUMBERS and isfinite(v)]
         if kept:
-            out[k] = ([p[0] for p in kept], [p[1] for p in kept])
+            out[k] = ([p[0] for p in kept], array("d", [p[1] for p in kept]))
     return out
 
 
@@ -92,12 +86,8 @@ def summarize_rows(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
 
 def summarize(records: Sequence[Sequence[Any]]) -> Optional[bytes]:
     """The stored summary of a chunk's records (None when they hold no chartable history)."""
-    rows = []
-    for rec in records:
-        if rec[1] == "history":
-            body = rec[3]
-            rows.append((body["step"], body["data"]))
-    series = summarize_rows(rows)
+    bodies = [rec[3] for rec in records if rec[1] == "history"]
+    series = summarize_rows(zip(map(_STEP, bodies), map(_DATA, bodies)))
     if not series:
         return None
     return msgpack.packb({k: [_pack_array("q", st), _pack_array("d", va)] for k, (st, va) in series.items()},
@@ -106,7 +96,7 @@ def summarize(records: Sequence[Sequence[Any]]) -> Optional[bytes]:
 
 def _pack_array(code: str, items: Sequence[Any]) -> bytes:
     """Little-endian int64 ("q") or float64 ("d") bytes: read back with one copy, no per-item objects."""
-    arr = array(code, items if code == "q" else map(float, items))
+    arr = array(code, items)
     if _BIG_ENDIAN:
         arr.byteswap()
     return arr.tobytes()

@@ -256,12 +256,16 @@ def test_series_are_the_logged_points_for_short_runs(srv, web):
 def test_series_skip_values_that_cannot_be_drawn(srv, web):
     user, key = srv.user()
     proj = uniq("p")
-    rows = [{"a": 1.0, "s": "text", "b": True}, {"a": math.nan, "n": {"x": 1}}, {"a": math.inf}, {"a": 4}]
+    rows = [{"a": 1.0, "s": "text", "b": True}, {"a": math.nan, "n": {"x": 1}, "b": False}, {"a": math.inf},
+            {"a": 4, "b": None}, {"a": -2, "s": "more"}]
     recs = [run_record("r1")] + [history(1 + i, i, d) for i, d in enumerate(rows)]
     srv.upload(user, proj, "r1", recs, key)
     web.sign_in(key)
     d = web.get(f"/-/api/runs/{user}/{proj}/r1/series").json()["series"]
-    assert d == {"a": [[0, 3], [1.0, 4]]}
+    assert d == {"a": [[0, 3, 4], [1.0, 4.0, -2.0]], "b": [[0, 1], [1.0, 0.0]]}
+    # the same columns through the chunk summaries of long runs
+    parts = series.summarize_rows([(i, r) for i, r in enumerate(rows)])
+    assert {k: (list(st), list(va)) for k, (st, va) in parts.items()} == {k: tuple(v) for k, v in d.items()}
 
 
 def test_series_of_a_live_run_come_in_increments(srv, web):
