@@ -37,31 +37,36 @@ _STEP, _DATA = itemgetter("step"), itemgetter("data")
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
+def _numbers(steps: Sequence[int], col: Sequence[Any]) -> Tuple[List[int], List[Any]]:
+    """The (step, value) pairs of a column whose value is a finite number (int, float, or bool)."""
+    isfinite = math.isfinite
+    kept = [(st, v) for st, v in zip(steps, col) if type(v) in _NUMBERS and isfinite(v)]
+    return [p[0] for p in kept], [p[1] for p in kept]
+
+
 def _points(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
     """Every finite number (int, float, or bool as 0/1) of each top-level string key, as (steps,
-    values) with float values. Works key by key over whole columns with C-level passes (a chunk's
-    rows mostly share their keys); a column holding anything else is filtered value by value."""
+    values). A column of numbers only is checked in one C-level pass (fsum); a column holding
+    anything else is filtered value by value."""
     rows = list(rows)
     if not rows:
         return {}
     steps = list(map(_FIRST, rows))
     datas = list(map(_SECOND, rows))
-    isfinite = math.isfinite
     out: Series = {}
     for k in set().union(*datas):
         if type(k) is not str:
             continue
+        col = [d.get(k) for d in datas]
         try:
-            arr = array("d", map(itemgetter(k), datas))  # TypeError: a value that is not a number
-            if isfinite(fsum(arr)):  # else a NaN or an infinity among them
-                out[k] = (steps, arr)
+            if math.isfinite(fsum(col)):  # TypeError: not numbers only; not finite: a NaN or an infinity
+                out[k] = (steps, col)
                 continue
-        except (KeyError, TypeError, OverflowError):
+        except (TypeError, OverflowError):
             pass
-        kept = [(st, float(v)) for st, v in zip(steps, (d.get(k) for d in datas))
-                if type(v) in _NUMBERS and isfinite(v)]
-        if kept:
-            out[k] = ([p[0] for p in kept], array("d", [p[1] for p in kept]))
+        st, va = _numbers(steps, col)
+        if st:
+            out[k] = (st, va)
     return out
 
 
@@ -81,7 +86,38 @@ def _reduce(steps: List[int], values: List[float], size: int) -> Tuple[List[int]
 
 
 def summarize_rows(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
-    return {k: _reduce(st, va, -(-len(st) // PAIRS)) for k, (st, va) in _points(rows).items()}
+    """A chunk's summary: each key's points reduced to PAIRS (min, max) pairs. The usual chunk,
+    whose rows all have the same keys holding numbers, is done column by column with C-level
+    passes only (the reduction itself fails on anything that is not a number, and its few kept
+    points are checked); anything else goes through the value-by-value filter first."""
+    rows = list(rows)
+    if not rows:
+        return {}
+    steps = list(map(_FIRST, rows))
+    datas = list(map(_SECOND, rows))
+    size = -(-len(rows) // PAIRS)
+    out: Series = {}
+    keys0 = tuple(datas[0])
+    try:
+        if set(map(len, datas)) != {len(keys0)}:
+            raise KeyError  # rows with other keys: the general way
+        cols = [(k, list(map(itemgetter(k), datas))) for k in keys0]  # KeyError: a row lacks k
+    except KeyError:
+        cols = [(k, [d.get(k) for d in datas]) for k in set().union(*datas)]
+    for k, col in cols:
+        if type(k) is not str:
+            continue
+        try:
+            st, va = _reduce(steps, col, size)  # TypeError: something that does not compare as a number
+            if math.isfinite(fsum(va)) and all(type(v) in _NUMBERS for v in va):
+                out[k] = (st, va)
+                continue
+        except (TypeError, OverflowError):
+            pass
+        st, va = _numbers(steps, col)
+        if st:
+            out[k] = _reduce(st, va, -(-len(st) // PAIRS))
+    return out
 
 
 def summarize(records: Sequence[Sequence[Any]]) -> Optional[bytes]:
@@ -174,9 +210,9 @@ def read_series(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = N
                                             s.chunks.c.last_seq >= from_seq).order_by(s.chunks.c.first_seq))
         for (blob,) in conn.execute(q):
             parts.append(_points(_chunk_rows(blob, from_seq)))
-        merged = _merge(parts, keyset)
+        merged = {k: (st, array("d", va)) for k, (st, va) in _merge(parts, keyset).items()}  # floats
         if from_seq > 0:
-            return merged
+            return {k: (st, va.tolist()) for k, (st, va) in merged.items()}
         return {k: downsample(st, va, samples) for k, (st, va) in merged.items()}
     q = (
         select(s.chunks.c.first_seq, s.series.c.data)

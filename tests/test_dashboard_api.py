@@ -338,3 +338,32 @@ def test_static_assets_are_served_with_the_chart_library_licence(srv):
     for path in ("/-/static/../app.py", "/-/static/%2e%2e/app.py", "/-/static/..%2fapp.py"):
         r = srv.get(path)
         assert r.status_code in (400, 404) and "create_app" not in r.text, path
+
+
+def test_chunk_summaries_keep_each_buckets_extremes_whatever_the_rows_hold():
+    n = 5_000
+    size = -(-n // series.PAIRS)
+    uniform = [(i, {"x": math.sin(i / 40.0) * (1 + i % 7), "y": (i * 37) % 101, "ok": i % 2 == 0})
+               for i in range(n)]
+    got = series.summarize_rows(uniform)
+    for key in ("x", "y", "ok"):
+        steps, values = got[key]
+        assert len(steps) <= 2 * series.PAIRS + 2 and steps[0] == 0 and steps[-1] == n - 1
+        for a in range(0, n, size):  # every bucket of rows keeps its min and max point
+            bucket = [(st, float(d[key])) for st, d in uniform[a:a + size]]
+            for p in (min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])):
+                assert any(s == p[0] and v == p[1] for s, v in zip(steps, values)), (key, a)
+    messy = [(i, dict(d)) for i, d in uniform]
+    messy[1234][1]["x"] = math.nan
+    messy[2345][1]["y"] = math.inf
+    messy[3000] = (3000, {"x": 0.5, "c": 7.0, "ok": True})  # as many keys, one other: the general way
+    messy[4000][1]["y"] = "text"
+    got = series.summarize_rows(messy)
+    assert sorted(got) == ["c", "ok", "x", "y"] and got["c"] == ([3000], [7.0])
+    for key in ("x", "y"):
+        pts = {(st, d[key]) for st, d in messy if type(d.get(key)) in (int, float) and math.isfinite(d[key])}
+        steps, values = got[key]
+        assert set(zip(steps, values)) <= pts and steps == sorted(steps)
+        assert max(values) == max(v for _, v in pts) and min(values) == min(v for _, v in pts)
+        assert 1234 not in steps or key != "x"
+        assert not {2345, 4000} & set(steps) or key != "y"
