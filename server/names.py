@@ -6,7 +6,7 @@ import re
 from .errors import bad_name
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+RUN_ID_RE = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$")  # the run API allows "."; not "." or ".."
 MAX_PATH = 1024
 
 
