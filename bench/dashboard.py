@@ -89,7 +89,7 @@ def timed_get(http: requests.Session, url: str, key: str) -> tuple:
     return time.perf_counter() - t, r
 
 
-def browser_times(url: str, key: str, run_path: str, repeat: int) -> List[Dict[str, float]]:
+def browser_times(url: str, key: str, run_path: str, repeat: int, block_media: bool = False) -> List[Dict[str, float]]:
     from playwright.sync_api import sync_playwright
 
     exe = shutil.which("chromium") or "/usr/bin/chromium"
@@ -99,6 +99,8 @@ def browser_times(url: str, key: str, run_path: str, repeat: int) -> List[Dict[s
         ctx = pw.chromium.launch_persistent_context(profile, executable_path=exe, headless=True, args=CHROMIUM_ARGS,
                                                     viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
+        if block_media:  # the run page's media index (a scan of the whole history) left out
+            page.route("**/-/api/runs/*/*/*/media*", lambda route: route.abort())
         page.goto(f"{url}/-/login")
         page.fill("#api_key", key)
         page.click("#login-submit")
@@ -111,12 +113,14 @@ def browser_times(url: str, key: str, run_path: str, repeat: int) -> List[Dict[s
             charts = page.locator(".chart").count()
             ready = float(page.get_attribute("#charts", "data-ready-at"))
             load = page.evaluate("performance.getEntriesByType('navigation')[0].responseEnd")
-            series = page.evaluate("(performance.getEntriesByType('resource').find(e => e.name.includes('/series'))"
-                                   " || {duration: NaN}).duration")
+            series, series_end = page.evaluate(
+                "(() => { const e = performance.getEntriesByType('resource').find(e => e.name.includes('/series'));"
+                " return e ? [e.duration, e.responseEnd] : [NaN, NaN]; })()")
             points = page.locator(".chart").evaluate_all("els => els.map(e => +e.dataset.points)")
-            charts_ms = float(page.get_attribute("#charts", "data-charts-ms"))
+            charts_at = float(page.get_attribute("#charts", "data-charts-at"))
             out.append({"first_chart": ready / 1000, "html": load / 1000, "series": series / 1000,
-                        "draw": max(0.0, charts_ms - series) / 1000, "charts": charts,
+                        "draw": (charts_at - max(series_end, float(page.get_attribute("#charts", "data-script-at"))))
+                        / 1000, "charts": charts,
                         "points": min(points) if points else 0})
         shot = Path(__file__).resolve().parent.parent / "tests" / "artifacts"
         shot.mkdir(parents=True, exist_ok=True)
@@ -127,7 +131,7 @@ def browser_times(url: str, key: str, run_path: str, repeat: int) -> List[Dict[s
 
 
 def bench(backend: str, steps: int, repeat: int, tmp: Path, cluster: Optional[PgCluster],
-          baseline: bool) -> Dict[str, object]:
+          baseline: bool, block_media: bool = False) -> Dict[str, object]:
     db = f"sqlite:///{tmp / 'bench.db'}" if backend == "sqlite" else cluster.create_database(f"evlog_bench_{os.getpid()}")
     engine = make_engine(db, pool_size=1)
     migrate(engine)
@@ -141,7 +145,7 @@ def bench(backend: str, steps: int, repeat: int, tmp: Path, cluster: Optional[Pg
         run = "/api/v1/runs/bench/bench/big"
         # the browser first, so its first load meets a cold server (the server caches series answers)
         print(f"{backend}: browser ...", file=sys.stderr)
-        br = browser_times(proc.url, key, "/bench/bench/runs/big", repeat)
+        br = browser_times(proc.url, key, "/bench/bench/runs/big", repeat, block_media)
         series_times = []
         for i in range(repeat):  # a different `samples` each time: never a cached answer
             dt, r = timed_get(http, f"{proc.url}/-/api/runs/bench/bench/big/series?samples={1999 - i}", key)
@@ -169,6 +173,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--backends", nargs="+", default=["sqlite"], choices=["sqlite", "postgresql"])
     ap.add_argument("--no-baseline", action="store_true", help="skip the (slow) history?samples baseline")
+    ap.add_argument("--block-media", action="store_true",
+                    help="keep the run page from asking for its media index (to time the charts' path alone)")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="evlog-bench-dash-"))
     cluster = None
@@ -181,7 +187,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             else:
                 cluster = PgCluster(durable=True).start()
         for b in args.backends:
-            rows.append(bench(b, args.steps, args.repeat, tmp, cluster, not args.no_baseline))
+            rows.append(bench(b, args.steps, args.repeat, tmp, cluster, not args.no_baseline, args.block_media))
     finally:
         if cluster:
             cluster.stop()
@@ -189,7 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"\nevlog dashboard: time to first chart, one run of {args.steps:,} steps x {METRICS} metrics; seconds "
           f"({args.repeat} page loads in headless Chromium, signed in; the first meets a cold server)")
     print("| backend | upload | first chart: cold server | first chart: median of the rest | series request in the "
-          "browser (cold) | parse + draw 10 charts | series request, uncached: first / median | points per chart | "
+          "browser (cold) | parse + draw 10 charts (median) | series request, uncached: first / median | points per chart | "
           "baseline: history?samples=2000 | baseline / series |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
