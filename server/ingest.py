@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import schema as s
-from . import series
+from . import media, series
 from .access import ensure_project, for_write
 from .auth import Principal
 from .db import writer
@@ -117,7 +117,10 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
         applied = state.apply(records, first)
         _write_chunk(conn, state.pk, start, applied, state.history_added, body.stored(first, first + applied))
         if state.history_added:
-            series.write(conn, state.pk, start, records[first:first + applied])
+            stop = first + applied
+            series.write(conn, state.pk, start, records[first:stop])
+            payloads = (p for a, b, p in body.frames if b > first and a < stop)
+            media.write(conn, state.pk, start, records[first:stop], payloads)
         _write_files(conn, state.pk, state.files)
         conn.execute(s.runs.update().where(s.runs.c.id == state.pk).values(**state.row_values()))
         gap = first + applied < len(records)

@@ -4,14 +4,22 @@
   their content type, long-lived caching (they are named by their content hash) and byte ranges
   (video players seek with Range requests); every other file stays application/octet-stream.
 - `media_index`: every media value of a run's history, per key, in step order (what a step slider
-  needs), read from the stored records.
+  needs), read from the `media` table: ingestion (`write`) stores each chunk's media values there,
+  so a page load reads only the media, never the run's history (a million steps of numbers cost
+  nothing here).
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import msgpack
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from starlette.responses import Response
+
+from . import schema as s
 
 # the media types a browser may render from a run's files; anything else (svg, html, ...) never is
 MEDIA_TYPES = {
@@ -80,27 +88,56 @@ def _media_items(data: Dict[str, Any], prefix: str, out: Dict[str, List[Any]], s
             _media_items(v, key + "/", out, step, depth + 1)
 
 
+MEDIA_MARK = b"_type"  # in the msgpack of every media map: chunks without these bytes hold no media
+
+
+def chunk_media(records: Iterable[Sequence[Any]]) -> List[List[Any]]:
+    """[step, key, media map] for every media value of the history records, in record order."""
+    found: Dict[str, List[Any]] = {}
+    out: List[List[Any]] = []
+    for rec in records:
+        if rec[1] != "history":
+            continue
+        found.clear()
+        _media_items(rec[3]["data"], "", found, rec[3]["step"])
+        for key, items in found.items():
+            out.extend([step, key, m] for step, m in items)
+    return out
+
+
+def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Sequence[Any]],
+          payloads: Iterable[bytes]) -> None:
+    """Store the media values of the chunk starting at `first_seq` (in the ingesting transaction).
+    `payloads` are the chunk's msgpack bytes: without the media mark in them, nothing is walked."""
+    if not any(MEDIA_MARK in p for p in payloads):
+        return
+    items = chunk_media(records)
+    if items:
+        conn.execute(s.media.insert().values(run_pk=run_pk, first_seq=first_seq,
+                                             data=msgpack.packb(items, use_bin_type=True)))
+
+
 def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: str,
                 keys: Optional[List[str]] = None) -> Dict[str, Any]:
     """{"media": {key: {"type", "steps": [...], "items": [media map, ...]}}}: every media value of
     the run's history (nested keys joined with "/"), in step order; `keys` keeps only those."""
     from .access import for_read
-    from .history import read_rows
     from .views import _run_row
 
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
         row = _run_row(conn, target, run_id)
-        rows = read_rows(conn, row.id)
+        blobs = conn.execute(select(s.media.c.data).where(s.media.c.run_pk == row.id)
+                             .order_by(s.media.c.first_seq)).scalars().all()
     found: Dict[str, List[Any]] = {}
-    for r in rows:
-        _media_items(r["data"], "", found, r["step"])
+    for blob in blobs:
+        for step, key, m in msgpack.unpackb(blob, raw=False, strict_map_key=False):
+            if not keys or key in keys:
+                found.setdefault(key, []).append((step, m))
     out = {}
     for key in sorted(found):
-        if keys and key not in keys:
-            continue
         items = found[key]
-        out[key] = {"type": items[-1][1].get("_type"), "steps": [s for s, _ in items], "items": [m for _, m in items]}
+        out[key] = {"type": items[-1][1].get("_type"), "steps": [st for st, _ in items], "items": [m for _, m in items]}
     return {"media": out, "last_step": row.last_step, "state": row.state}
 
 

@@ -28,7 +28,7 @@ class SchemaTooNewError(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
-    tables = [t for t in schema.metadata.sorted_tables if t.name not in ("schema_version", "series")]
+    tables = [t for t in schema.metadata.sorted_tables if t.name not in ("schema_version", "series", "media")]
     schema.metadata.create_all(conn, tables=tables)
     if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
         conn.execute(text("ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL"))
@@ -39,9 +39,34 @@ def _v2_series(conn: Connection) -> None:
     schema.series.create(conn, checkfirst=True)
 
 
+def _v3_media(conn: Connection) -> None:
+    """The media index (server/media.py), filled from the chunks already stored."""
+    import msgpack
+    import zstandard
+
+    from .media import MEDIA_MARK, chunk_media
+
+    schema.media.create(conn, checkfirst=True)
+    c = schema.chunks.c
+    dctx = zstandard.ZstdDecompressor()
+    keys = conn.execute(select(c.run_pk, c.first_seq).where(c.history_rows > 0)).all()
+    for run_pk, first_seq in keys:  # one chunk in memory at a time
+        blob = conn.execute(select(c.data).where(c.run_pk == run_pk, c.first_seq == first_seq)).scalar_one()
+        payload = dctx.decompressobj(read_across_frames=True).decompress(blob)
+        if MEDIA_MARK not in payload:
+            continue
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+        unpacker.feed(payload)
+        items = chunk_media(unpacker)
+        if items:
+            conn.execute(schema.media.insert().values(run_pk=run_pk, first_seq=first_seq,
+                                                      data=msgpack.packb(items, use_bin_type=True)))
+
+
 MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "chart series", _v2_series),
+    (3, "media index", _v3_media),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -136,6 +136,17 @@ series = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# The media values of the chunks holding any (server/media.py): one row per such chunk, written in the
+# chunk's transaction; `data` is a msgpack array of [step, key, media map] (nested keys joined with
+# "/"), in record order. The run page's media panel reads this, never the history.
+media = Table(
+    "media",
+    metadata,
+    Column("run_pk", Integer, primary_key=True, autoincrement=False),
+    Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 files = Table(
     "files",
     metadata,

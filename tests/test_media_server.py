@@ -101,3 +101,54 @@ def test_byte_ranges(header, status, body):
 
     r = file_response("media/" + "b" * 64 + ".mp4", b"0123456789", header)
     assert (r.status_code, r.body) == (status, body)
+
+
+def test_the_media_index_is_written_per_chunk_and_rebuilt_by_the_migration(srv):
+    """Ingestion stores the media values of the chunks that hold any (and only of those), so the
+    index never reads a run's history; migration 3 fills it in for chunks stored before it."""
+    from sqlalchemy import delete, func, select
+
+    from eventlog.server import migrations, schema
+    from test_server_support import history, run_record
+
+    user, key = srv.user()
+
+    def img(i):
+        return {"_type": "image", "path": f"media/{i:064x}.png", "sha256": f"{i:064x}", "width": 2, "height": 3}
+
+    recs = [run_record("m1")]
+    for i in range(600):
+        data = {"loss": 1.0 / (i + 1), "note": "a _type in a string is not media"}
+        if i in (5, 250, 251):
+            data["img"] = img(i)
+        if i == 420:
+            data["eval"] = {"grid": img(i), "hist": {"_type": "histogram", "bins": [0, 1], "counts": [3]}}
+        recs.append(history(1 + i, i, data))
+    srv.upload(user, "idx", "m1", recs, key, batch=100)  # chunks of seqs 0-99, 100-199, ...: media in 3
+    with srv.engine.connect() as conn:
+        pk = conn.execute(select(schema.runs.c.id).join(schema.entities, schema.entities.c.name == user)
+                          .join(schema.projects, (schema.projects.c.id == schema.runs.c.project_id)
+                                & (schema.projects.c.entity_id == schema.entities.c.id))
+                          .where(schema.runs.c.run_id == "m1")).scalar_one()
+        starts = conn.execute(select(schema.media.c.first_seq).where(schema.media.c.run_pk == pk)
+                              .order_by(schema.media.c.first_seq)).scalars().all()
+    assert starts == [0, 200, 400]
+    want = {
+        "img": {"type": "image", "steps": [5, 250, 251], "items": [img(5), img(250), img(251)]},
+        "eval/grid": {"type": "image", "steps": [420], "items": [img(420)]},
+        "eval/hist": {"type": "histogram", "steps": [420], "items": [recs[421][3]["data"]["eval"]["hist"]]},
+    }
+    url = f"/api/v1/runs/{user}/idx/m1/media"
+    assert srv.get(url, key).json()["media"] == want
+    assert srv.get(url, key, keys="eval/grid").json()["media"] == {"eval/grid": want["eval/grid"]}
+
+    # a database from before the index: migration 3 fills it in from the stored chunks
+    with srv.engine.begin() as conn:
+        conn.execute(delete(schema.media))
+        conn.execute(delete(schema.schema_version).where(schema.schema_version.c.version == 3))
+        schema.media.drop(conn)
+    assert migrations.migrate(srv.engine) == migrations.LATEST
+    with srv.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.media).where(schema.media.c.run_pk == pk)
+                            ).scalar_one() == 3
+    assert srv.get(url, key).json()["media"] == want
