@@ -99,7 +99,7 @@ def browser_times(url: str, key: str, run_path: str, repeat: int, block_media: b
         ctx = pw.chromium.launch_persistent_context(profile, executable_path=exe, headless=True, args=CHROMIUM_ARGS,
                                                     viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
-        if block_media:  # the run page's media index (a scan of the whole history) left out
+        if block_media:  # the run page's media index request left out
             page.route("**/-/api/runs/*/*/*/media*", lambda route: route.abort())
         page.goto(f"{url}/-/login")
         page.fill("#api_key", key)

@@ -39,7 +39,9 @@ def parse(value) -> dict:
         return dict(SWITCHES)
     given = value
     if isinstance(value, str):
-        given = _load_yaml(value)
+        from .runconfig import load_yaml_mapping
+
+        given = load_yaml_mapping(value, f"magic={value!r}", "switches")
     if not isinstance(given, dict):
         raise ArgumentTypeError(f"magic must be a bool, a dict, a JSON object string or a YAML file name, got "
                                 f"{type(value).__name__}")
@@ -53,25 +55,6 @@ def parse(value) -> dict:
             raise ArgumentTypeError(f"magic: key {k!r} must be true or false, got {type(v).__name__} {v!r}")
         out[k] = v
     return out
-
-
-def _load_yaml(path: str):
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML is a dependency
-        raise UsageError(f"magic={path!r}: reading YAML needs PyYAML (pip install PyYAML)") from None
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as exc:
-        raise UsageError(f"magic={path!r}: cannot read the YAML file ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"magic={path!r}: the YAML does not parse ({exc})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UsageError(f"magic={path!r}: the YAML file must hold a map of switches, got {type(data).__name__}")
-    return data
 
 
 # ------------------------------------------------------------ post-import

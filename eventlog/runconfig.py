@@ -19,14 +19,14 @@ DEFAULTS_FILE = "config-defaults.yaml"
 _WANDB_META_KEYS = ("wandb_version", "_wandb", "evlog_version", "_evlog")
 
 
-def _load_yaml(path: str, where: str) -> dict:
+def load_yaml_mapping(path: str, where: str, what: str) -> dict:
+    """The mapping a YAML (or JSON) file holds ({} for an empty file); a UsageError naming `where`
+    (the argument) when PyYAML is missing, the file cannot be read, does not parse, or holds
+    something other than a mapping of `what`."""
     try:
         import yaml
     except ImportError:
-        raise UsageError(
-            f"{where}: reading the YAML file {path} needs PyYAML: pip install PyYAML "
-            "(or pass the config as a dict)"
-        ) from None
+        raise UsageError(f"{where}: reading the YAML file {path} needs PyYAML: pip install PyYAML") from None
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
@@ -37,7 +37,13 @@ def _load_yaml(path: str, where: str) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UsageError(f"{where}: {path} must hold a mapping of config keys, not a {type(data).__name__}")
+        raise UsageError(f"{where}: {path} must hold a mapping of {what}, not a {type(data).__name__}")
+    return data
+
+
+def _load_yaml(path: str, where: str) -> dict:
+    """A config YAML file in wandb's layout (`key: {desc, value}` or `key: value`), meta keys left out."""
+    data = load_yaml_mapping(path, where, "config keys")
     out = {}
     for k, v in data.items():
         if k in _WANDB_META_KEYS:

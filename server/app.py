@@ -17,12 +17,12 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from eventlog import __version__
 
-from . import accounts, dashboard, ingest, resume, views, web
+from . import accounts, ingest, resume, views, web
 from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
 from .config import ServerConfig
 from .db import make_engine
@@ -224,20 +224,6 @@ class Server:
                               pp["path"], content, request.query_params.get("kind"))
         return json_response(out, 201)
 
-    async def run_page(self, request: Request) -> Response:
-        pp = request.path_params
-        try:
-            p = await self.principal(request)
-            run = await self.call(views.get_run, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
-                                  self.base_url(request))
-        except ApiError as exc:
-            return HTMLResponse(dashboard.error_page(exc.status, exc.message), exc.status)
-        return HTMLResponse(dashboard.run_page(run))
-
-    async def index(self, request: Request) -> Response:
-        return HTMLResponse("<!doctype html><html><head><meta charset=\"utf-8\"><title>evlog</title></head>"
-                            f"<body><h1>evlog server</h1><p>version {__version__}, protocol v1</p></body></html>")
-
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
@@ -275,9 +261,8 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
     run = "/api/v1/runs/{entity}/{project}/{run_id}"
     from .media import web_routes as media_web_routes
 
-    # the dashboard's pages first (server/web/), with its media routes (server/media.py)
+    # the dashboard's pages (server/web/) and its media routes (server/media.py)
     routes = web.routes(srv) + media_web_routes(srv.web) + [
-        Route("/", srv.index),
         Route("/api/v1/health", srv.health),
         Route("/api/v1/auth/whoami", srv.whoami),
         Route("/api/v1/auth/check", srv.check),
@@ -291,7 +276,6 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         Route(run + "/media", srv.media),  # server/media.py (spec/protocol.md 4.4)
         Route(run + "/files", srv.files),
         Route(run + "/files/{path:path}", srv.file, methods=["GET", "PUT"]),
-        Route("/{entity}/{project}/runs/{run_id}", srv.run_page),
     ]
     app = Starlette(
         routes=routes,

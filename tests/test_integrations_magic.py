@@ -126,7 +126,7 @@ def test_magic_syncs_tensorboard_writers_unless_switched_off(ev, tmp_path):
     ('{"argparse": true, "bogus": 1}', "UsageError", ["'bogus'", "known keys are argparse"]),
     ({"argparse": "yes"}, "ArgumentTypeError", ["'argparse'", "true or false"]),
     ("magic.yaml", "UsageError", ["'nope'", "known keys"]),
-    ("list.yaml", "UsageError", ["map of switches"]),
+    ("list.yaml", "UsageError", ["mapping of switches", "magic="]),
 ])
 def test_bad_magic_fails_init_before_anything_is_written(ev, tmp_path, magic, error, words):
     (tmp_path / "work" / "magic.yaml").write_text("argparse: true\nnope: false\n")
