@@ -13,6 +13,7 @@ import os
 import sys
 
 from .errors import ArgumentTypeError, ConfigError, UsageError
+from .runmapping import RunMapping
 from .values import normalize_config_value
 
 DEFAULTS_FILE = "config-defaults.yaml"
@@ -110,23 +111,18 @@ def normalize(d: dict) -> dict:
     return out
 
 
-def _copy(v):
-    if isinstance(v, dict):
-        return {k: _copy(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_copy(x) for x in v]
-    return v
-
-
-class Config:
+class Config(RunMapping):
     """The run's config. Reads come from memory; every change goes through the run, which writes a
     `config` record first and then updates the mirror."""
 
-    def __init__(self, run) -> None:
-        object.__setattr__(self, "_run", run)
-        object.__setattr__(self, "_items", {})
+    _what = "config"
 
-    # ------------------------------------------------------------------ writes
+    def _set(self, d: dict) -> None:
+        self._run._config_update(d)
+
+    def _remove(self, keys) -> None:
+        self._run._config_remove(list(keys))
+
     def update(self, d=None, allow_val_change=None, **kwargs) -> None:
         """Merge `d` (dict, Namespace, YAML path) and keyword arguments into the config."""
         src = source_to_dict(d, "config.update()")
@@ -148,76 +144,5 @@ class Config:
             self._run._config_update({key: default}, only_missing=True)
         return self[key]
 
-    def __setitem__(self, key, value) -> None:
-        self._run._config_update({key: value})
-
-    def __setattr__(self, key, value) -> None:
-        if key.startswith("_"):
-            object.__setattr__(self, key, value)
-        else:
-            self._run._config_update({key: value})
-
-    def __delitem__(self, key) -> None:
-        if key not in self._items:
-            raise KeyError(key)
-        self._run._config_remove([key])
-
-    def __delattr__(self, key) -> None:
-        if key not in self._items:
-            raise AttributeError(key)
-        self._run._config_remove([key])
-
     def persist(self) -> None:
         """Accepted for wandb compatibility: every change is already a record."""
-
-    # ------------------------------------------------------------------- reads
-    def __getitem__(self, key):
-        return _copy(self._items[key])  # a copy: changing it in place would bypass the log
-
-    def __getattr__(self, key):
-        if key.startswith("__"):
-            raise AttributeError(key)
-        try:
-            return _copy(self._items[key])
-        except KeyError:
-            raise AttributeError(f"config has no key {key!r}") from None
-
-    def get(self, key, default=None):
-        return _copy(self._items[key]) if key in self._items else default
-
-    def __contains__(self, key) -> bool:
-        return key in self._items
-
-    def __iter__(self):
-        return iter(list(self._items))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def keys(self):
-        return list(self._items.keys())
-
-    def values(self):
-        return [_copy(v) for v in self._items.values()]
-
-    def items(self):
-        return [(k, _copy(v)) for k, v in self._items.items()]
-
-    def as_dict(self) -> dict:
-        """A (deep) copy of the config as a plain dict."""
-        return _copy(self._items)
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, Config):
-            return self._items == other._items
-        if isinstance(other, dict):
-            return self._items == other
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Config({self._items!r})"
-
-    def __dir__(self):
-        return list(super().__dir__()) + list(self._items)

@@ -10,20 +10,19 @@ records applied in seq order.
 from __future__ import annotations
 
 from .errors import ArgumentTypeError
+from .runmapping import RunMapping
 
 
-def _copy(v):
-    if isinstance(v, dict):
-        return {k: _copy(x) for k, x in v.items()}
-    return v
-
-
-class Summary:
+class Summary(RunMapping):
     """The run's summary; reads from memory, writes through the run."""
 
-    def __init__(self, run) -> None:
-        object.__setattr__(self, "_run", run)
-        object.__setattr__(self, "_items", {})
+    _what = "summary"
+
+    def _set(self, d: dict) -> None:
+        self._run._summary_update(d, ())
+
+    def _remove(self, keys) -> None:
+        self._run._summary_update({}, tuple(keys))
 
     def update(self, d=None, **kwargs) -> None:
         if d is None:
@@ -37,69 +36,3 @@ class Summary:
             d = dict(d)
         d.update(kwargs)
         self._run._summary_update(d, ())
-
-    def __setitem__(self, key, value) -> None:
-        self._run._summary_update({key: value}, ())
-
-    def __setattr__(self, key, value) -> None:
-        if key.startswith("_"):
-            object.__setattr__(self, key, value)
-        else:
-            self._run._summary_update({key: value}, ())
-
-    def __delitem__(self, key) -> None:
-        if key not in self._items:
-            raise KeyError(key)
-        self._run._summary_update({}, (key,))
-
-    def __delattr__(self, key) -> None:
-        if key not in self._items:
-            raise AttributeError(key)
-        self._run._summary_update({}, (key,))
-
-    def __getitem__(self, key):
-        return _copy(self._items[key])
-
-    def __getattr__(self, key):
-        if key.startswith("__"):
-            raise AttributeError(key)
-        try:
-            return _copy(self._items[key])
-        except KeyError:
-            raise AttributeError(f"summary has no key {key!r}") from None
-
-    def get(self, key, default=None):
-        return _copy(self._items[key]) if key in self._items else default
-
-    def __contains__(self, key) -> bool:
-        return key in self._items
-
-    def __iter__(self):
-        return iter(list(self._items))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def keys(self):
-        return list(self._items.keys())
-
-    def values(self):
-        return [_copy(v) for v in self._items.values()]
-
-    def items(self):
-        return [(k, _copy(v)) for k, v in self._items.items()]
-
-    def as_dict(self) -> dict:
-        return _copy(self._items)
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, Summary):
-            return self._items == other._items
-        if isinstance(other, dict):
-            return self._items == other
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Summary({self._items!r})"

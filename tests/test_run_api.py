@@ -320,6 +320,13 @@ def test_summary_is_last_logged_value_unless_set_explicitly(ev):
     assert run.summary["acc"] == 2 and run.summary.loss == -1.0 and run.summary["note"] == "text"
     run.log({"acc": 7})
     del run.summary["note"]
+    run.summary["best"] = {"epoch": {"n": 1}}
+    run.summary["best"]["epoch"]["n"] = 3  # copies: changing them in place does not change the summary
+    run.summary.best["epoch"].clear()
+    assert run.summary.best == {"epoch": {"n": 1}}
+    del run.summary.best
+    with pytest.raises(AttributeError, match="summary has no key 'best'"):
+        run.summary.best
     expected = {"loss": -1.0, "acc": 7, "best_acc": 2}
     assert run.summary.as_dict() == expected
     run.finish()
@@ -329,6 +336,7 @@ def test_summary_is_last_logged_value_unless_set_explicitly(ev):
     assert explicit[0].body == {"update": {"best_acc": 2}}
     assert explicit[-1].body["update"] == expected, "finish writes the whole summary"
     assert {"update": {}, "remove": ["note"]} in [r.body for r in explicit]
+    assert {"update": {"best": {"epoch": {"n": 1}}}} in [r.body for r in explicit]
 
 
 def test_summary_rejects_bad_values(ev):
