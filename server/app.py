@@ -6,6 +6,7 @@ Database work runs in the thread pool; each request is one short transaction. Ru
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -31,6 +32,12 @@ from .migrations import LATEST, check_version, migrate
 from .wire import decode_body, dumps
 
 log = logging.getLogger("evlog.server")
+
+# A records body decodes into ~30 container objects per record, all alive until the chunk is stored:
+# at CPython's default thresholds (700, 10, 10) the collector scans them over and over, which cost
+# as much CPU as the rest of ingestion (bench/ingest.py). Young collections every 50,000 allocations
+# and rarer old ones leave that work to the end of the request, when the objects are gone.
+GC_THRESHOLDS = (50_000, 20, 100)
 FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
 _DRAIN_CAP = 256 * 1024 * 1024
 AUTH_CACHE_SECONDS = 5.0
@@ -255,6 +262,9 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(migrate, srv.engine)
+        gc.collect()
+        gc.freeze()  # the modules and app objects of startup are never collected: keep them out of every scan
+        gc.set_threshold(*GC_THRESHOLDS)
         yield
         srv.engine.dispose()
 

@@ -88,7 +88,7 @@ def _media_items(data: Dict[str, Any], prefix: str, out: Dict[str, List[Any]], s
             _media_items(v, key + "/", out, step, depth + 1)
 
 
-MEDIA_MARK = b"_type"  # in the msgpack of every media map: chunks without these bytes hold no media
+MEDIA_MARK = b"\xa5_type"  # the msgpack string "_type", the key of every media map: chunks without it hold none
 
 
 def chunk_media(records: Iterable[Sequence[Any]]) -> List[List[Any]]:

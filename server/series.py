@@ -101,7 +101,9 @@ def summarize_rows(rows: Iterable[Tuple[int, Dict[Any, Any]]]) -> Series:
     try:
         if set(map(len, datas)) != {len(keys0)}:
             raise KeyError  # rows with other keys: the general way
-        cols = [(k, list(map(itemgetter(k), datas))) for k in keys0]  # KeyError: a row lacks k
+        # one C-level pass per row and a transpose; KeyError: a row lacks one of the keys
+        cols = list(zip(keys0, zip(*map(itemgetter(*keys0), datas)))) if len(keys0) > 1 else \
+            [(k, list(map(itemgetter(k), datas))) for k in keys0]
     except KeyError:
         cols = [(k, [d.get(k) for d in datas]) for k in set().union(*datas)]
     for k, col in cols:
