@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import msgpack
 import zstandard
@@ -15,6 +15,20 @@ MAX_EXTREME_KEYS = 32
 Row = Dict[str, Any]
 
 
+def chunk_payload(blob: bytes) -> bytes:
+    """The msgpack bytes of a stored chunk (schema.chunks.data: zstd frames)."""
+    return zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress(blob)
+
+
+def chunk_records(blob: bytes, payload: Optional[bytes] = None) -> Iterator[List[Any]]:
+    """The record envelopes of a stored chunk, in seq order (`payload`: its bytes, when decompressed already)."""
+    if payload is None:
+        payload = chunk_payload(blob)
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
+    unpacker.feed(payload)
+    return iter(unpacker)
+
+
 def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None) -> List[Row]:
     """Every history row of a run in seq order as {"step", "data"}; with `keys`, only those keys,
     and rows holding none of them are left out."""
@@ -22,14 +36,10 @@ def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = Non
         select(s.chunks.c.data).where(s.chunks.c.run_pk == run_pk, s.chunks.c.history_rows > 0)
         .order_by(s.chunks.c.first_seq)
     )
-    dctx = zstandard.ZstdDecompressor()
     out: List[Row] = []
     append = out.append
     for (blob,) in result:
-        payload = dctx.decompressobj(read_across_frames=True).decompress(blob)
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
-        unpacker.feed(payload)
-        for rec in unpacker:
+        for rec in chunk_records(blob):
             if rec[1] != "history":
                 continue
             body = rec[3]

@@ -42,22 +42,19 @@ def _v2_series(conn: Connection) -> None:
 def _v3_media(conn: Connection) -> None:
     """The media index (server/media.py), filled from the chunks already stored."""
     import msgpack
-    import zstandard
 
+    from .history import chunk_payload, chunk_records
     from .media import MEDIA_MARK, chunk_media
 
     schema.media.create(conn, checkfirst=True)
     c = schema.chunks.c
-    dctx = zstandard.ZstdDecompressor()
     keys = conn.execute(select(c.run_pk, c.first_seq).where(c.history_rows > 0)).all()
     for run_pk, first_seq in keys:  # one chunk in memory at a time
         blob = conn.execute(select(c.data).where(c.run_pk == run_pk, c.first_seq == first_seq)).scalar_one()
-        payload = dctx.decompressobj(read_across_frames=True).decompress(blob)
+        payload = chunk_payload(blob)
         if MEDIA_MARK not in payload:
             continue
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
-        unpacker.feed(payload)
-        items = chunk_media(unpacker)
+        items = chunk_media(chunk_records(blob, payload))
         if items:
             conn.execute(schema.media.insert().values(run_pk=run_pk, first_seq=first_seq,
                                                       data=msgpack.packb(items, use_bin_type=True)))

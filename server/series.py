@@ -21,11 +21,11 @@ from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import msgpack
-import zstandard
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from . import schema as s
+from .history import chunk_records
 
 PAIRS = 64  # (min, max) pairs per key kept in a chunk summary: ~128 points, whatever the chunk's size
 RAW_ROWS = 10_000  # runs with at most this many history rows are charted from their records
@@ -155,10 +155,7 @@ def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Seque
 
 
 def _chunk_rows(blob: bytes, from_seq: int = 0) -> List[Tuple[int, Dict[Any, Any]]]:
-    payload = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress(blob)
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
-    unpacker.feed(payload)
-    return [(r[3]["step"], r[3]["data"]) for r in unpacker if r[1] == "history" and r[0] >= from_seq]
+    return [(r[3]["step"], r[3]["data"]) for r in chunk_records(blob) if r[1] == "history" and r[0] >= from_seq]
 
 
 def _merge(parts: List[Series], keys: Optional[Any], arrays: bool = False) -> Series:
