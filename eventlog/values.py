@@ -2,8 +2,9 @@
 
 Log values are bool, int (64-bit), float (NaN and infinities kept), str, None, numpy scalars and
 0-d arrays, torch scalar tensors (when torch is importable; never imported here), and dicts of
-those with non-empty str keys. Config values also allow lists and tuples (stored as lists) and
-numpy arrays (stored as nested lists), paths (stored as str) and enums (their value).
+those with non-empty str keys; media values (eventlog/media.py) and lists of media of one kind.
+Config values also allow lists and tuples (stored as lists) and numpy arrays (stored as nested
+lists), paths (stored as str) and enums (their value).
 
 numpy and torch are recognised by the module name of a value's type, so neither is imported here.
 """
@@ -17,6 +18,7 @@ FAST_TYPES = frozenset((float, str, bool, type(None)))
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 64) - 1
 _MAX_DEPTH = 32
+MAX_MEDIA_LIST = 1000  # media values in one list (one key, one step)
 
 
 def _type_name(v: object) -> str:
@@ -102,13 +104,28 @@ def normalize_log_value(key: str, v: object, _depth: int = 0, media=None) -> obj
             out[str(k)] = normalize_log_value(f"{key}.{k}", sub, _depth + 1, media)
         return out
     if isinstance(v, (list, tuple)) and any(isinstance(x, Media) for x in v):
-        raise LogValueError(f"key {key!r}: a list of {type(next(x for x in v if isinstance(x, Media))).__name__} "
-                            f"values; log each under its own key, e.g. {{\"{key}/0\": ..., \"{key}/1\": ...}}")
+        return _media_list(key, v, media)
     if isinstance(v, Media):
         if media is None:
             raise LogValueError(f"key {key!r}: a {type(v).__name__} cannot be stored here; log it with log()")
         return media(key, v)
     return _scalar(v, f"key {key!r}", LogValueError)
+
+
+def _media_list(key: str, items, media) -> list:
+    """A list of media values of one kind (`log({"examples": [Image, Image]})`): stored as a list of
+    media maps, in order (spec/format.md section 7)."""
+    kinds = {type(x) for x in items}
+    if len(kinds) > 1 or not all(isinstance(x, Media) for x in items):
+        names = ", ".join(sorted({_type_name(x) if not isinstance(x, Media) else type(x).__name__ for x in items}))
+        raise LogValueError(f"key {key!r}: a list that mixes {names}; a list of media holds one kind "
+                            f"(all Image, all Histogram or all Video): log the others under their own keys")
+    if len(items) > MAX_MEDIA_LIST:
+        raise LogValueError(f"key {key!r}: a list of {len(items)} {type(items[0]).__name__} values; at most "
+                            f"{MAX_MEDIA_LIST} fit in one step: log a sample of them, or spread them over keys")
+    if media is None:
+        raise LogValueError(f"key {key!r}: a list of {type(items[0]).__name__} cannot be stored here; log it with log()")
+    return [media(f"{key}[{i}]", x) for i, x in enumerate(items)]
 
 
 def normalize_log_data(data: dict, media=None) -> dict:

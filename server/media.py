@@ -69,8 +69,23 @@ def file_response(path: str, data: bytes, range_header: Optional[str]) -> Respon
 MEDIA_KINDS = ("image", "histogram", "video")
 
 
-def describe(m: Dict[str, Any]) -> str:
-    """A media map in a few words (tables of the dashboard; EV.fmtValue says the same)."""
+def media_value(v: Any) -> Optional[str]:
+    """The `_type` of a history value that is a media map or a list of media maps of one type
+    (spec/format.md section 7), else None."""
+    if type(v) is dict:
+        kind = v.get("_type")
+        return kind if kind in MEDIA_KINDS else None
+    if type(v) is list and v and type(v[0]) is dict:
+        kind = v[0].get("_type")
+        if kind in MEDIA_KINDS and all(type(m) is dict and m.get("_type") == kind for m in v):
+            return kind
+    return None
+
+
+def describe(m: Any) -> str:
+    """A media value in a few words (tables of the dashboard; EV.fmtValue says the same)."""
+    if type(m) is list:
+        return f"{len(m)} x {describe(m[0])}"
     if m.get("_type") == "histogram":
         return f"histogram, {len(m.get('counts') or [])} bins"
     size = f" {m['width']}x{m['height']}" if m.get("width") and m.get("height") else ""
@@ -79,13 +94,12 @@ def describe(m: Dict[str, Any]) -> str:
 
 def _media_items(data: Dict[str, Any], prefix: str, out: Dict[str, List[Any]], step: int, depth: int = 0) -> None:
     for k, v in data.items():
-        if type(v) is not dict or depth > 32:
+        if depth > 32:
             continue
-        key = f"{prefix}{k}"
-        if v.get("_type") in MEDIA_KINDS:
-            out.setdefault(key, []).append((step, v))
-        else:
-            _media_items(v, key + "/", out, step, depth + 1)
+        if media_value(v) is not None:
+            out.setdefault(f"{prefix}{k}", []).append((step, v))
+        elif type(v) is dict:
+            _media_items(v, f"{prefix}{k}/", out, step, depth + 1)
 
 
 MEDIA_MARK = b"\xa5_type"  # the msgpack string "_type", the key of every media map: chunks without it hold none
@@ -120,7 +134,8 @@ def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Seque
 def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: str,
                 keys: Optional[List[str]] = None) -> Dict[str, Any]:
     """{"media": {key: {"type", "steps": [...], "items": [media map, ...]}}}: every media value of
-    the run's history (nested keys joined with "/"), in step order; `keys` keeps only those."""
+    the run's history (nested keys joined with "/"), in step order; `keys` keeps only those. An
+    item is a list of media maps where that step logged a list."""
     from .access import for_read
     from .views import _run_row
 
@@ -137,7 +152,7 @@ def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: 
     out = {}
     for key in sorted(found):
         items = found[key]
-        out[key] = {"type": items[-1][1].get("_type"), "steps": [st for st, _ in items], "items": [m for _, m in items]}
+        out[key] = {"type": media_value(items[-1][1]), "steps": [st for st, _ in items], "items": [m for _, m in items]}
     return {"media": out, "last_step": row.last_step, "state": row.state}
 
 

@@ -54,6 +54,8 @@ def sync_command(folder: Any) -> str:
 
 
 def fmt_value(v: Any) -> str:
+    if type(v) is list and v and all(is_media(m) for m in v):
+        return f"{len(v)} x {fmt_value(v[0])}"
     if is_media(v):
         kind = v.get("_type")
         if kind == "histogram":

@@ -133,13 +133,17 @@ class TensorBoardSink(Sink):
                     key = str(key)
                     if key.startswith("_"):
                         continue
-                    if t is dict:
+                    if t is dict or t is list:
                         items = flatten({key: value}).items()
                         for k2, v2 in items:
                             if type(v2) is dict:
                                 mv = self._media_value(k2, v2)
                                 if mv is not None:
                                     values.append(mv)
+                                continue
+                            if type(v2) is list:  # a list of media: one tag per item, `key/0`, `key/1`, ...
+                                values.extend(mv for i, m in enumerate(v2)
+                                              if (mv := self._media_value(f"{k2}/{i}", m)) is not None)
                                 continue
                             f = numeric(v2)
                             if f is not None:

@@ -21,7 +21,8 @@ def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
     imgs = [rs.randint(0, 256, (16, 24, 3), dtype=np.uint8) for _ in range(3)]
     for i, img in enumerate(imgs):
         run.log({"img": ev.Image(img), "h": ev.Histogram(rs.randn(100), num_bins=8), "loss": 1.0 / (i + 1)})
-    run.log({"img": ev.Image(imgs[0]), "clip": ev.Video(rs.rand(4, 3, 8, 8), fps=2)})  # the same image again
+    run.log({"img": ev.Image(imgs[0]), "clip": ev.Video(rs.rand(4, 3, 8, 8), fps=2),  # the same image again
+             "row": [ev.Image(imgs[1]), ev.Image(imgs[2])]})  # a list of media: one value, files known already
     run.finish()
     local = {r.body["step"]: r.body["data"] for r in of_type(records(run.dir), "history")}
 
@@ -58,7 +59,9 @@ def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
     assert bad.status_code == 416
 
     index = srv.get(f"/api/v1/runs/{user}/media/media1/media", key).json()["media"]
-    assert sorted(index) == ["clip", "h", "img"]
+    assert sorted(index) == ["clip", "h", "img", "row"]
+    assert index["row"] == {"type": "image", "steps": [3], "items": [local[3]["row"]]}
+    assert [m["path"] for m in local[3]["row"]] == [local[1]["img"]["path"], local[2]["img"]["path"]]
     assert index["img"]["type"] == "image" and index["img"]["steps"] == [0, 1, 2, 3]
     assert [m["path"] for m in index["img"]["items"]] == [local[s]["img"]["path"] for s in range(4)]
     assert index["h"]["steps"] == [0, 1, 2] and index["h"]["items"][0] == local[0]["h"]
@@ -122,7 +125,8 @@ def test_the_media_index_is_written_per_chunk_and_rebuilt_by_the_migration(srv):
         if i in (5, 250, 251):
             data["img"] = img(i)
         if i == 420:
-            data["eval"] = {"grid": img(i), "hist": {"_type": "histogram", "bins": [0, 1], "counts": [3]}}
+            data["eval"] = {"grid": img(i), "hist": {"_type": "histogram", "bins": [0, 1], "counts": [3]},
+                            "row": [img(i), img(i + 1)], "mixed": [img(i), {"_type": "video"}], "nums": [1, 2]}
         recs.append(history(1 + i, i, data))
     srv.upload(user, "idx", "m1", recs, key, batch=100)  # chunks of seqs 0-99, 100-199, ...: media in 3
     with srv.engine.connect() as conn:
@@ -137,6 +141,7 @@ def test_the_media_index_is_written_per_chunk_and_rebuilt_by_the_migration(srv):
         "img": {"type": "image", "steps": [5, 250, 251], "items": [img(5), img(250), img(251)]},
         "eval/grid": {"type": "image", "steps": [420], "items": [img(420)]},
         "eval/hist": {"type": "histogram", "steps": [420], "items": [recs[421][3]["data"]["eval"]["hist"]]},
+        "eval/row": {"type": "image", "steps": [420], "items": [[img(420), img(421)]]},
     }
     url = f"/api/v1/runs/{user}/idx/m1/media"
     assert srv.get(url, key).json()["media"] == want

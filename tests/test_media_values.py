@@ -127,7 +127,10 @@ def test_image_files_are_kept_as_they_are(ev, tmp_path):
     (lambda p: ev_mod().Video(str(p / "not-an-image.png")), ["'bad'", "not an mp4, GIF"]),
     (lambda p: ev_mod().Video(str(p / "broken.mp4")), ["'bad'", "not a readable mp4"]),
     (lambda p: ev_mod().Video(str(p)), ["'bad'", "is a folder"]),
-    (lambda p: [ev_mod().Image(rgb()), ev_mod().Image(rgb(1))], ["'bad'", "a list of Image", "bad/0"]),
+    (lambda p: [ev_mod().Image(rgb()), ev_mod().Histogram([1.0])], ["'bad'", "mixes Histogram, Image", "one kind"]),
+    (lambda p: [ev_mod().Image(rgb()), 1.5], ["'bad'", "mixes Image, float"]),
+    (lambda p: [ev_mod().Image(rgb())] * 1001, ["'bad'", "1001 Image", "at most 1000"]),
+    (lambda p: [ev_mod().Image(rgb()), ev_mod().Image(np.zeros((2, 2, 2, 2)))], ["'bad[1]'", "not an image"]),
 ])
 def test_bad_media_is_refused_naming_the_key_and_nothing_is_written(ev, tmp_path, value, words):
     (tmp_path / "not-an-image.png").write_text("hello")
@@ -148,7 +151,7 @@ def test_bad_media_is_refused_naming_the_key_and_nothing_is_written(ev, tmp_path
     assert history_data(run.dir) == [{"loss": 2.0}]
     assert of_type(recs, "files") == [] and media_files(run.dir) == []  # not even the good image
     (warning,) = of_type(recs, "warning")
-    assert "'bad'" in warning.body["message"]
+    assert words[0] in warning.body["message"]
 
 
 def ev_mod():
@@ -233,6 +236,30 @@ def history_data_live(run):
 
 
 # ----------------------------------------------------------------- various
+def test_a_list_of_media_is_one_value_with_its_files_stored_once(ev):
+    run = ev.init()
+    imgs = [rgb(0), rgb(1), rgb(0)]  # the first and the last are the same picture
+    run.log({"gallery": [ev.Image(a, caption=f"c{i}") for i, a in enumerate(imgs)],
+             "hists": (ev.Histogram([1.0, 2.0, 2.0], num_bins=2),), "nested": {"g": [ev.Image(rgb(2))]}, "loss": 0.5})
+    run.summary["best"] = [ev.Image(rgb(3))]
+    run.finish()
+    recs = records(run.dir)
+    (hist,) = of_type(recs, "history")
+    g = hist.body["data"]["gallery"]
+    assert [m["_type"] for m in g] == ["image"] * 3 and [m["caption"] for m in g] == ["c0", "c1", "c2"]
+    assert g[0]["sha256"] == g[2]["sha256"] != g[1]["sha256"]
+    for m, a in zip(g, imgs):
+        np.testing.assert_array_equal(png_pixels(Path(run.dir) / m["path"]), a)
+    assert hist.body["data"]["hists"][0]["counts"] == [1, 2]
+    assert hist.body["data"]["nested"]["g"][0]["_type"] == "image" and hist.body["data"]["loss"] == 0.5
+    files = of_type(recs, "files")
+    announced = [f["path"] for r in files for f in r.body["files"]]
+    assert sorted(announced) == sorted({m["path"] for m in g} | {hist.body["data"]["nested"]["g"][0]["path"]}
+                                       | {of_type(recs, "summary")[0].body["update"]["best"][0]["path"]})
+    assert files[0].seq < hist.seq
+    assert len(media_files(run.dir)) == 4
+
+
 def test_media_in_summary_and_reserved_type_key(ev):
     run = ev.init()
     run.summary["best"] = ev.Image(rgb())
@@ -278,7 +305,7 @@ def test_tensorboard_sink_writes_image_histogram_and_video_summaries(ev, tmp_pat
     for i in range(3):
         run.log({"img": ev.Image(imgs[i]), "h": ev.Histogram(values + i, num_bins=10), "loss": float(i),
                  "group": {"pic": ev.Image(imgs[0])}})
-    run.log({"v": ev.Video(frames(t=4), fps=4)})
+    run.log({"v": ev.Video(frames(t=4), fps=4), "row": [ev.Image(imgs[1]), ev.Image(imgs[2])]})
     run.finish()
     (res,) = replay(Path(run.dir), ["tensorboard"])
     assert res.error is None
@@ -304,6 +331,10 @@ def test_tensorboard_sink_writes_image_histogram_and_video_summaries(ev, tmp_pat
     with PILImage.open(io.BytesIO(video.encoded_image_string)) as gif:
         assert gif.format == "GIF" and gif.n_frames == 4
     assert [e.value for e in ea.Scalars("loss")] == [0.0, 1.0, 2.0]
+    for i in (0, 1):  # a list of media: one tag per item
+        (e,) = ea.Images(f"row/{i}")
+        assert e.step == 3
+        np.testing.assert_array_equal(np.asarray(PILImage.open(io.BytesIO(e.encoded_image_string))), imgs[i + 1])
 
 
 def test_stdout_summary_shows_media_briefly():
@@ -311,6 +342,7 @@ def test_stdout_summary_shows_media_briefly():
 
     assert fmt_value({"_type": "image", "width": 3, "height": 2, "path": "media/x.png"}) == "<image 3x2>"
     assert fmt_value({"_type": "histogram", "bins": [0, 1, 2], "counts": [1, 2]}) == "<histogram, 2 bins>"
+    assert fmt_value([{"_type": "image", "width": 3, "height": 2, "path": "media/x.png"}] * 2) == "2 x <image 3x2>"
     assert json.loads(fmt_value({"a": 1})) == {"a": 1}
 
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from eventlog import __version__
 
+from ..media import describe, media_value
 from ..wire import jsonable
 
 STATIC = "/-/static"
@@ -184,9 +185,7 @@ def _kv_table(d: Dict[Any, Any], ident: str) -> str:
 def _show(v: Any) -> str:
     if isinstance(v, str):
         return v
-    if isinstance(v, dict) and v.get("_type") in ("image", "video", "histogram"):  # media: shown under Media
-        from ..media import describe
-
+    if media_value(v) is not None:  # media: shown under Media
         return describe(v)
     return json.dumps(jsonable(v), ensure_ascii=False)
 

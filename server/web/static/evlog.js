@@ -57,6 +57,9 @@
     return n;
   };
 
+  EV.isMedia = function (v) {
+    return !!v && typeof v === "object" && (v._type === "image" || v._type === "video" || v._type === "histogram");
+  };
   EV.fmtValue = function (v) {
     if (v === null || v === undefined) return "";
     if (typeof v === "number") {
@@ -65,7 +68,8 @@
       return (a !== 0 && (a < 1e-3 || a >= 1e6)) ? v.toExponential(4) : String(Number(v.toPrecision(6)));
     }
     if (typeof v === "string") return v;
-    if (v && typeof v === "object" && (v._type === "image" || v._type === "video" || v._type === "histogram")) {
+    if (Array.isArray(v) && v.length && EV.isMedia(v[0])) return v.length + " x " + EV.fmtValue(v[0]);  /* a list of media */
+    if (EV.isMedia(v)) {
       /* a media value (spec/format.md 7): a short description; media.js shows it (server/media.describe) */
       if (v._type === "histogram") return "histogram, " + (v.counts || []).length + " bins";
       return v._type + (v.width && v.height ? " " + v.width + "x" + v.height : "") + (v.format ? " " + v.format : "");
