@@ -90,6 +90,7 @@ def verify_cmd(paths: Tuple[str, ...]) -> None:
     sys.exit(1 if damaged else 0)
 
 
+from .export import export_cmd  # noqa: E402
 from .login import login  # noqa: E402  (the other command modules import nothing from here)
 from .runs import runs as _runs_group  # noqa: E402
 from .server import server  # noqa: E402
@@ -99,6 +100,7 @@ main.add_command(server)
 main.add_command(login)
 main.add_command(_sync_command)
 main.add_command(_runs_group)
+main.add_command(export_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from eventlog import __version__
 
-from . import accounts, ingest, resume, views, web
+from . import accounts, export, ingest, resume, views, web
 from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
 from .config import ServerConfig
 from .db import make_engine
@@ -163,6 +163,10 @@ class Server:
                                keys, samples)
         return Response(await self.call(dumps, data), media_type="application/json")
 
+    async def export(self, request: Request) -> Response:
+        """GET {run}/export: the history as CSV or JSON Lines, streamed (server/export.py)."""
+        return await export.respond(self, await self.principal(request), request.path_params, request.query_params)
+
     async def records(self, request: Request) -> Response:
         pp = request.path_params
         if request.method == "GET":
@@ -281,6 +285,7 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         Route("/api/v1/runs/{entity}/{project}", srv.runs),
         Route(run, srv.run),
         Route(run + "/history", srv.history),
+        Route(run + "/export", srv.export),
         Route(run + "/records", srv.records, methods=["GET", "POST"]),
         Route(run + "/state", srv.state, methods=["GET", "POST"]),
         Route(run + "/media", srv.media),  # server/media.py (spec/protocol.md 4.4)

@@ -202,6 +202,13 @@ class Web:
         principal, _ = await self.identify(request)
         return principal
 
+    async def export(self, request: Request) -> Response:
+        """GET /-/export/{entity}/{project}/{run_id}?format=csv|jsonl: the history download
+        (as GET {run}/export, spec/protocol.md 4.6) under the page's session."""
+        from ..export import respond
+
+        return await respond(self.srv, await self.reader(request), request.path_params, request.query_params, data.hide)
+
     async def api_runs(self, request: Request) -> Response:
         pp = request.path_params
         p = await self.reader(request)
@@ -270,6 +277,7 @@ def routes(srv: Any) -> List[BaseRoute]:
         Route("/-/api/runs/{entity}/{project}", w.api_runs),
         Route("/-/api/runs/{entity}/{project}/{run_id}", w.api_run),
         Route("/-/api/runs/{entity}/{project}/{run_id}/series", w.api_series),
+        Route("/-/export/{entity}/{project}/{run_id}", w.export),
         Route("/api/v1/runs/{entity}/{project}/{run_id}", w.patch_run, methods=["PATCH"]),
         Route("/{entity}", w.entity),
         Route("/{entity}/{project}", w.project),

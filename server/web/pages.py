@@ -60,6 +60,11 @@ def series_url(entity: str, project: str, run_id: str) -> str:
     return f"/-/api/runs/{q(entity)}/{q(project)}/{q(run_id)}/series?samples=2000"
 
 
+def export_url(entity: str, project: str, run_id: str) -> str:
+    """The history download of the run page (server/export.py; add ?format=csv or jsonl)."""
+    return f"/-/export/{q(entity)}/{q(project)}/{q(run_id)}"
+
+
 def run_path(entity: str, project: str, run_id: str) -> str:
     return f"/{q(entity)}/{q(project)}/runs/{q(run_id)}"
 
@@ -320,7 +325,9 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         '<label>smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0">'
         ' <output id="smoothing-value">0</output></label>'
         '<label><input type="checkbox" id="log-scale"> log scale</label>'
-        '<span id="chart-status" class="muted"></span></div>'
+        '<span id="chart-status" class="muted"></span>'
+        f'<span class="muted" id="export-links">history: <a href="{e(export_url(ent, proj, rid))}?format=csv" download>CSV</a>'
+        f' · <a href="{e(export_url(ent, proj, rid))}?format=jsonl" download>JSON Lines</a></span></div>'
         '<div id="charts" class="charts"></div>'
         '<section id="media-section" hidden><h2>Media</h2><div id="media" class="media"></div></section>'
         f'{"".join(sections)}'
