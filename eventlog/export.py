@@ -14,10 +14,12 @@ TensorBoard and the dashboard. The first column is `_step` (wandb's name for it)
   infinities as the strings "NaN", "Infinity", "-Infinity" (spec/protocol.md 1), media as their maps.
 
 Making the CSV header needs every key first: `csv_lines` takes a function that returns a fresh
-iterator over the rows and reads them twice, so memory stays flat for a run of any length.
+iterator over the rows and reads them twice, so memory stays flat for a run of any length. Both
+give their text in pieces of many lines (what a file or an HTTP response wants).
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -29,8 +31,11 @@ Row = Tuple[int, Dict[str, Any]]
 
 
 def flat(data: Dict[str, Any], prefix: str = "", out: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """A history row's data as one level: nested maps joined with "/"; media maps are values."""
+    """A history row's data as one level: nested maps joined with "/"; media maps are values.
+    A row without nested maps is returned as it is (not copied)."""
     if out is None:
+        if dict not in map(type, data.values()):
+            return data
         out = {}
     for k, v in data.items():
         key = f"{prefix}{k}"
@@ -56,8 +61,15 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+_strict = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_lenient = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dumps(v: Any) -> str:
-    return json.dumps(_jsonable(v), ensure_ascii=False, separators=(",", ":"))
+    try:  # the common case, all in C: no NaN, no infinity, nothing JSON lacks
+        return _strict(v)
+    except (ValueError, TypeError):
+        return _lenient(_jsonable(v))
 
 
 def _media_ref(v: Any) -> Any:
@@ -67,21 +79,16 @@ def _media_ref(v: Any) -> Any:
     return v
 
 
-def cell(v: Any) -> str:
-    """One CSV cell (unquoted): see the module docstring."""
+_PLAIN = frozenset((float, int, str, type(None)))  # the csv module writes these as this format wants
+
+
+def cell(v: Any) -> Any:
+    """One CSV field, before the csv module quotes it: see the module docstring."""
     t = type(v)
-    if t is float:
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
+    if t in _PLAIN:
+        return v  # floats as repr (nan, inf, -inf), None as an empty field
     if t is bool:
         return "true" if v else "false"
-    if t is int or t is str:
-        return str(v)
-    if v is None:
-        return ""
     if t is dict:
         ref = _media_ref(v)
         return ref if type(ref) is str else _dumps(ref)
@@ -90,45 +97,73 @@ def cell(v: Any) -> str:
     return _dumps(v)
 
 
-def _quote(s: str) -> str:
-    if not any(c in s for c in ',"\r\n'):
-        return s
-    return '"' + s.replace('"', '""') + '"'
+class _Pieces:
+    """The file the csv writer writes to: keeps what it wrote until taken."""
+
+    def __init__(self) -> None:
+        self.parts: List[str] = []
+        self.write = self.parts.append
+
+    def take(self) -> str:
+        out = "".join(self.parts)
+        self.parts.clear()
+        return out
 
 
-def csv_lines(rows: Callable[[], Iterable[Row]], keys: Optional[Sequence[str]] = None) -> Iterator[str]:
-    """The CSV of a history, a line at a time. `rows()` returns a fresh iterator over (step, data);
-    without `keys` it is read twice: once for the header (every key, in the order first seen)."""
+def csv_lines(rows: Callable[[], Iterable[Row]], keys: Optional[Sequence[str]] = None,
+              block_rows: int = 512) -> Iterator[str]:
+    """The CSV of a history, in pieces of up to `block_rows` lines. `rows()` returns a fresh iterator
+    over (step, data); without `keys` it is read twice: once for the header (every key, in the
+    order first seen)."""
     if keys:
         columns: List[str] = [k for k in dict.fromkeys(keys) if k != STEP_COLUMN]
     else:
-        seen: Dict[str, None] = {}
+        seen: Dict[str, Any] = {}
         for _, data in rows():
-            for k in flat(data):
-                if k not in seen and k != STEP_COLUMN:
-                    seen[k] = None
+            seen.update(flat(data))  # keys keep the order they were first met in
+        seen.pop(STEP_COLUMN, None)
         columns = list(seen)
-    yield ",".join(_quote(c) for c in [STEP_COLUMN] + columns) + "\r\n"
+    out = _Pieces()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([STEP_COLUMN] + columns)
+    n = 0
     for step, data in rows():
         f = flat(data)
         if keys and not any(k in f for k in columns):
             continue
-        yield ",".join([str(step)] + [_quote(cell(f[k])) if k in f else "" for k in columns]) + "\r\n"
+        fields = [f.get(k) for k in columns]
+        if not _PLAIN.issuperset(map(type, fields)):
+            fields = [cell(v) for v in fields]
+        fields.insert(0, step)
+        writer.writerow(fields)
+        n += 1
+        if n >= block_rows:
+            yield out.take()
+            n = 0
+    yield out.take()
 
 
-def jsonl_lines(rows: Iterable[Row], keys: Optional[Sequence[str]] = None) -> Iterator[str]:
-    """The JSON Lines of a history, a line at a time (`keys`: only those columns; rows holding none
-    of them are left out)."""
+def jsonl_lines(rows: Iterable[Row], keys: Optional[Sequence[str]] = None, block_rows: int = 512) -> Iterator[str]:
+    """The JSON Lines of a history, in pieces of up to `block_rows` lines (`keys`: only those
+    columns; rows holding none of them are left out)."""
     wanted = set(keys) if keys else None
+    parts: List[str] = []
     for step, data in rows:
         f = flat(data)
         if wanted is not None:
             f = {k: v for k, v in f.items() if k in wanted}
             if not f:
                 continue
-        obj = {STEP_COLUMN: step}
-        obj.update((k, v) for k, v in f.items() if k != STEP_COLUMN)
-        yield _dumps(obj) + "\n"
+        obj = {STEP_COLUMN: step, **f}
+        obj[STEP_COLUMN] = step
+        parts.append(_dumps(obj))
+        if len(parts) >= block_rows:
+            parts.append("")
+            yield "\n".join(parts)
+            parts = []
+    if parts:
+        parts.append("")
+        yield "\n".join(parts)
 
 
 def lines(fmt: str, rows: Callable[[], Iterable[Row]], keys: Optional[Sequence[str]] = None) -> Iterator[str]:

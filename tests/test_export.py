@@ -57,14 +57,14 @@ def test_keys_choose_columns_and_rows():
     rows = [(0, {"a": 1.0}), (1, {"b": 2.0, "c": {"d": 3.0}}), (2, {"a": 4.0, "b": 5.0})]
     assert parse_csv("".join(export.csv_lines(rows_fn(rows), ["b", "c/d"]))) == [
         ["_step", "b", "c/d"], ["1", "2.0", "3.0"], ["2", "5.0", ""]]
-    got = [json.loads(line) for line in export.jsonl_lines(rows, ["a"])]
+    got = [json.loads(line) for line in "".join(export.jsonl_lines(rows, ["a"])).splitlines()]
     assert got == [{"_step": 0, "a": 1.0}, {"_step": 2, "a": 4.0}]
 
 
 def test_jsonl_rows():
     rows = [(3, {"loss": float("nan"), "eval": {"acc": 1}, "img": IMG, "s": "é"})]
     (line,) = export.jsonl_lines(rows)
-    assert line.endswith("\n") and "é" in line
+    assert line.endswith("}\n") and "é" in line
     assert json.loads(line) == {"_step": 3, "loss": "NaN", "eval/acc": 1, "img": IMG, "s": "é"}
     with pytest.raises(ValueError, match="csv, jsonl"):
         export.lines("xml", rows_fn(rows))
@@ -204,3 +204,15 @@ def test_the_dashboard_download_follows_the_session(ev, srv, tmp_path):
     assert got.status_code == 200 and parse_csv(got.text)[0] == ["_step", "loss", "eval/acc", "tag"]
     page = w.get(f"/{user}/export/runs/web1")
     assert f'href="{path}?format=csv"' in page.text and f'href="{path}?format=jsonl"' in page.text
+
+
+def test_long_histories_come_in_pieces_that_join_into_every_row():
+    rows = [(i, {"a": float(i), **({"b": "x,y"} if i % 700 == 0 else {})}) for i in range(1500)]
+    pieces = list(export.csv_lines(rows_fn(rows)))
+    assert len(pieces) > 2
+    table = parse_csv("".join(pieces))
+    assert table[0] == ["_step", "a", "b"] and len(table) == 1501
+    assert table[701] == ["700", "700.0", "x,y"] and table[702] == ["701", "701.0", ""]
+    pieces = list(export.jsonl_lines(rows))
+    assert len(pieces) > 2 and all(p.endswith("\n") for p in pieces)
+    assert [json.loads(x)["_step"] for x in "".join(pieces).splitlines()] == list(range(1500))
