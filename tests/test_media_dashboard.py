@@ -50,6 +50,21 @@ def test_the_dashboard_reads_media_and_files_under_its_session(ev, srv, tmp_path
 
 
 # ------------------------------------------------------------------ browser
+# the solid colour of image j of the gallery logged at step i (the training script's and the test's)
+GALLERY_RGB_SRC = "(20 + 90 * j, 100 * i, 255 - 70 * j)"
+
+
+def gallery_rgb(i: int, j: int) -> list:
+    return list(eval(GALLERY_RGB_SRC, {}, {"i": i, "j": j}))
+
+
+def pixel(locator):
+    """The red, green, blue of an image's top-left pixel, as the browser decoded it."""
+    return locator.evaluate("im => { const c = document.createElement('canvas'); c.width = im.naturalWidth;"
+                            " c.height = im.naturalHeight; const x = c.getContext('2d'); x.drawImage(im, 0, 0);"
+                            " return Array.from(x.getImageData(0, 0, 1, 1).data.slice(0, 3)); }")
+
+
 @pytest.fixture(scope="module")
 def media_site(tmp_path_factory):
     """A SQLite server with one run that logged images, histograms and videos (gif and mp4)."""
@@ -66,10 +81,13 @@ def media_site(tmp_path_factory):
         "import numpy as np\nimport eventlog\n"
         "run = eventlog.init(project='pics', id='browser-media')\n"
         "rs = np.random.RandomState(5)\n"
+        f"GALLERY_RGB = lambda i, j: {GALLERY_RGB_SRC}\n"
         "for i in range(3):\n"
         "    img = np.zeros((12, 16, 3), np.uint8); img[:, :, i] = 255\n"
         "    run.log({'sample': eventlog.Image(img, caption=f'pic {i}'),\n"
-        "             'weights': eventlog.Histogram(rs.randn(200) * (i + 1), num_bins=12)})\n"
+        "             'weights': eventlog.Histogram(rs.randn(200) * (i + 1), num_bins=12),\n"
+        "             'gallery': [eventlog.Image(np.full((8, 10, 3), GALLERY_RGB(i, j), np.uint8),\n"
+        "                                        caption=f'g{i}-{j}') for j in range(3)]})\n"
         "run.log({'gif': eventlog.Video(rs.rand(4, 3, 10, 10), fps=4),\n"
         "         'mp4': eventlog.Video(rs.rand(6, 3, 32, 48), fps=6, format='mp4')})\n"
         "run.finish()\n")
@@ -94,7 +112,7 @@ def test_the_run_page_shows_images_with_a_step_slider_histograms_and_videos(medi
     sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")
     page.wait_for_selector("#media[data-ready='1']")
     keys = page.locator(".media-panel").evaluate_all("els => els.map(e => e.dataset.key)")
-    assert keys == ["gif", "mp4", "sample", "weights"]
+    assert keys == ["gallery", "gif", "mp4", "sample", "weights"]
     sample = page.locator('.media-panel[data-key="sample"]')
     img = sample.locator("img")
     page.wait_for_function("document.querySelector('.media-panel[data-key=\"sample\"] img').naturalWidth === 16")
@@ -129,3 +147,39 @@ def test_the_run_page_shows_images_with_a_step_slider_histograms_and_videos(medi
     assert "image 16x12 png" in summary and "histogram, 12 bins" in summary and "video 48x32 mp4" in summary
     assert "sha256" not in summary
     shot(page, "run-media")
+
+
+def test_a_step_that_logged_a_list_of_images_shows_as_a_gallery(media_site, page):
+    from test_dashboard_support import shot, sign_in
+
+    h, user = media_site["h"], media_site["user"]
+    sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")
+    page.wait_for_selector("#media[data-ready='1']")
+    gallery = page.locator('.media-panel[data-key="gallery"]')
+    imgs = gallery.locator(".media-gallery img")
+    loaded = ("(() => { const ims = document.querySelectorAll('.media-panel[data-key=\"gallery\"] .media-gallery img');"
+              " return ims.length === 3 && Array.from(ims).every(im => im.complete && im.naturalWidth === 10); })()")
+    page.wait_for_function(loaded)
+    # the last step first: its three images side by side, each with its own caption (as text), in order
+    assert gallery.locator(".media-step-label").inner_text() == "step 2 (3/3)"
+    assert gallery.locator(".media-gallery .media-caption").all_inner_texts() == ["g2-0", "g2-1", "g2-2"]
+    assert imgs.evaluate_all("els => els.map(e => e.alt)") == [
+        "gallery [0] at step 2", "gallery [1] at step 2", "gallery [2] at step 2"]
+    assert [pixel(imgs.nth(j)) for j in range(3)] == [gallery_rgb(2, j) for j in range(3)]
+    boxes = [imgs.nth(j).bounding_box() for j in range(3)]
+    assert boxes[0]["y"] == boxes[1]["y"] == boxes[2]["y"] and boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
+    assert gallery.locator(".media-caption").count() == 3  # no single-value caption besides
+    # the step slider: step 0's gallery
+    gallery.locator("input.media-step").evaluate("s => { s.value = '0'; s.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("document.querySelector('.media-panel[data-key=\"gallery\"] .media-caption')"
+                           ".textContent === 'g0-0'")
+    page.wait_for_function(loaded)
+    assert gallery.locator(".media-step-label").inner_text() == "step 0 (1/3)"
+    assert gallery.locator(".media-gallery .media-caption").all_inner_texts() == ["g0-0", "g0-1", "g0-2"]
+    assert pixel(imgs.nth(0)) == gallery_rgb(0, 0) != gallery_rgb(2, 0)
+    assert pixel(imgs.nth(2)) == gallery_rgb(0, 2)
+    assert imgs.nth(0).get_attribute("alt") == "gallery [0] at step 0"
+    # the summary table describes the list
+    row = page.locator("#summary-table tr", has_text="gallery")
+    assert " ".join(row.inner_text().split()) == "gallery 3 x image 10x8 png"
+    shot(page, "run-media-gallery")

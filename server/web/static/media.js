@@ -43,50 +43,106 @@
     ctx.fillText("max count " + EV.fmtValue(top), pad, 0);
   }
 
+  /* the element a media value is shown in: a canvas (histogram), a <video> (a video format the
+     browser plays) or an <img> (images, GIFs) */
+  function viewFor(type, format, small) {
+    if (type === "histogram") return EV.el("canvas", { width: small ? 240 : 360, height: small ? 120 : 160, className: "media-view" });
+    if (type === "video" && VIDEO_TAGS[format]) {
+      return EV.el("video", { controls: true, loop: true, muted: true, className: "media-view", style: VIEW_STYLE });
+    }
+    return EV.el("img", { className: "media-view", style: VIEW_STYLE });
+  }
+
+  /* show one media map in slot {view, caption} (the view is replaced when its kind of element must change);
+     `fit` is the width small images are scaled up to (pixels kept sharp), large ones fit the column */
+  function render(slot, type, item, alt, fit) {
+    slot.caption.textContent = item.caption || "";
+    if (type === "histogram") {
+      if (slot.view.tagName !== "CANVAS") {
+        const next = viewFor(type, null, fit < 256);
+        slot.view.replaceWith(next);
+        slot.view = next;
+      }
+      slot.view.setAttribute("aria-label", alt);
+      drawHistogram(slot.view, item);
+      return;
+    }
+    const url = fileUrl(item.path);
+    const wantVideo = type === "video" && VIDEO_TAGS[item.format];
+    if (wantVideo !== (slot.view.tagName === "VIDEO") || slot.view.tagName === "CANVAS") {
+      const next = viewFor(type, item.format, fit < 256);
+      slot.view.replaceWith(next);
+      slot.view = next;
+    }
+    if (slot.view.getAttribute("src") !== url) {
+      slot.view.setAttribute("src", url);
+      if (item.width && item.height) {
+        const scale = item.width < fit ? Math.min(8, Math.floor(fit / item.width)) : 1;
+        slot.view.width = item.width * scale;
+        slot.view.height = item.height * scale;
+      }
+    }
+    slot.view.alt = alt;
+  }
+
+  /* a step that logged a list of media: one cell (view + caption) per item, side by side */
+  function renderGallery(p, items, step) {
+    const cells = p.cells;
+    while (cells.length > items.length) cells.pop().box.remove();
+    for (let j = 0; j < items.length; j++) {
+      const type = items[j]._type || p.type;
+      let cell = cells[j];
+      if (!cell) {
+        const view = viewFor(type, items[j].format, true);
+        const caption = EV.el("div", { className: "muted media-caption" });
+        cell = { view: view, caption: caption, box: EV.el("figure", { className: "media-item" }, [view, caption]) };
+        cells.push(cell);
+        p.gallery.appendChild(cell.box);
+      }
+      render(cell, type, items[j], p.key + " [" + j + "] at step " + step, 128);
+      /* a caption wraps under its own view rather than widening the cell */
+      const w = Number(cell.view.getAttribute("width")) || 0;
+      cell.caption.style.maxWidth = w ? w + "px" : "";
+    }
+  }
+
   function show(p) {
     const i = Number(p.slider.value);
     const item = p.items[i];
-    p.stepLabel.textContent = "step " + p.steps[i] + " (" + (i + 1) + "/" + p.items.length + ")";
-    p.caption.textContent = item.caption || "";
-    if (p.type === "histogram") { drawHistogram(p.view, item); return; }
-    const url = fileUrl(item.path);
-    const wantVideo = p.type === "video" && VIDEO_TAGS[item.format];
-    if (wantVideo !== (p.view.tagName === "VIDEO")) {
-      const next = wantVideo ? EV.el("video", { controls: true, loop: true, muted: true, className: "media-view", style: VIEW_STYLE })
-        : EV.el("img", { className: "media-view", style: VIEW_STYLE });
-      p.view.replaceWith(next);
-      p.view = next;
+    const step = p.steps[i];
+    p.stepLabel.textContent = "step " + step + " (" + (i + 1) + "/" + p.items.length + ")";
+    const many = Array.isArray(item);
+    if (many !== p.galleryShown) {  /* a key may log one value at some steps and a list at others */
+      if (many) { p.view.replaceWith(p.gallery); p.caption.remove(); }
+      else { p.gallery.replaceWith(p.view); p.view.after(p.caption); }
+      p.galleryShown = many;
     }
-    if (p.view.getAttribute("src") !== url) {
-      p.view.setAttribute("src", url);
-      if (item.width && item.height) {
-        /* small images are shown larger, pixels kept sharp; large ones fit the column */
-        const scale = item.width < 256 ? Math.min(8, Math.floor(256 / item.width)) : 1;
-        p.view.width = item.width * scale;
-        p.view.height = item.height * scale;
-      }
-      p.view.alt = p.key + " at step " + p.steps[i];
-    }
+    if (many) { renderGallery(p, item, step); return; }
+    const slot = { view: p.view, caption: p.caption };
+    render(slot, item._type || p.type, item, p.key + " at step " + step, 256);
+    p.view = slot.view;
   }
 
   function panel(key, entry) {
     let p = panels.get(key);
     const atEnd = p ? Number(p.slider.value) === p.items.length - 1 : true;
     if (!p) {
-      const view = entry.type === "histogram" ? EV.el("canvas", { width: 360, height: 160, className: "media-view" })
-        : EV.el("img", { className: "media-view", style: VIEW_STYLE });
+      const view = viewFor(entry.type, null, false);
       const slider = EV.el("input", { type: "range", min: "0", step: "1", className: "media-step" });
       const stepLabel = EV.el("span", { className: "muted media-step-label" });
       const caption = EV.el("div", { className: "muted media-caption" });
+      const gallery = EV.el("div", { className: "media-gallery" });
       const wrap = EV.el("div", { className: "media-panel" }, [EV.el("h3", {}, key), view, caption,
         EV.el("div", { className: "media-controls" }, [slider, stepLabel])]);
       wrap.dataset.key = key;
-      p = { key: key, type: entry.type, view: view, slider: slider, stepLabel: stepLabel, caption: caption, box: wrap };
+      p = { key: key, type: entry.type, view: view, slider: slider, stepLabel: stepLabel, caption: caption,
+            gallery: gallery, cells: [], galleryShown: false, box: wrap };
       slider.addEventListener("input", function () { show(p); });
       panels.set(key, p);
       const sorted = Array.from(panels.keys()).sort();
       sorted.forEach((k) => box.appendChild(panels.get(k).box));
     }
+    p.type = entry.type;
     p.steps = entry.steps;
     p.items = entry.items;
     p.slider.max = String(entry.items.length - 1);
