@@ -69,7 +69,9 @@ def format_record(rec: Record) -> str:
     """A human-readable line for a record."""
     when = datetime.datetime.fromtimestamp(rec.time).strftime("%H:%M:%S.%f")[:-3]
     body = rec.body
-    if rec.type == "history":
+    if rec.type == "output" and isinstance(body.get("text"), str):  # what the program printed, as it printed it
+        text = f"{body.get('stream')}: " + body["text"].rstrip("\n").replace("\n", "\n" + " " * 31)
+    elif rec.type == "history":
         data = body.get("data", {})
         fields = " ".join(f"{k}={_short(v)}" for k, v in (data.items() if isinstance(data, dict) else []))
         text = f"step {body.get('step')}: {fields}"

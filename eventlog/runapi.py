@@ -152,6 +152,7 @@ class Run:
         self._save_at_finish = {}  # rel path -> [source path, kind, sha256 at last copy, policy]
         self._media_known = set()  # media files announced by a `files` record (eventlog/media.py)
         self._integrations = None  # sync_tensorboard / magic / monitor_gym (eventlog/magic.py)
+        self._console = None  # stdout/stderr capture (eventlog/console.py)
         self._config = Config(self)
         self._summary = Summary(self)
         self._summary_items = self._summary._items
@@ -433,6 +434,12 @@ class Run:
         finally:
             self._leave()
 
+    def _output(self, stream: str, text: str) -> None:
+        """What the program printed (eventlog/console.py): an `output` record. Not under the run's
+        lock: a print may come from code that holds it (a warning raised inside log())."""
+        if not self._blocked:
+            self._writer.append("output", {"stream": stream, "text": text})
+
     def _refuse_step(self, step: int, data: dict) -> None:
         msg = (
             f"log(step={step}) refused: step {step} is lower than the run's current step {self._step}; steps "
@@ -634,6 +641,8 @@ class Run:
     def _finish(self, exit_code: int, error, interrupted: bool, wait: bool = True) -> None:
         if self._forked:
             return
+        if self._console is not None:
+            self._console.stop()  # before the exit record: the last line printed without a newline too
         if self._integrations is not None and not self._finished:
             self._integrations.stop()  # outside the lock: it logs what it still holds
         self._lock.acquire()
@@ -1089,6 +1098,10 @@ def _launch(s, run) -> Run:
         # with a syncer running, its stdout sink prints this hint in the run banner
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "
                          f"evlog sync {sysinfo.shell_quote(str(folder))}\n")
+    if s.console:
+        from .console import Capture
+
+        run._console = Capture(run._output)
     return run
 
 

@@ -29,6 +29,7 @@ ENV_NAMES = {
     "silent": "SILENT",
     "disable_git": "DISABLE_GIT",
     "finish_timeout": "FINISH_TIMEOUT",
+    "console": "CONSOLE",
 }
 PREFIXES = ("EVLOG_", "WANDB_")
 
@@ -208,6 +209,24 @@ def check_dir(v: object, where: str = "dir") -> str:
     return p
 
 
+CONSOLE_ON = ("auto", "wrap", "redirect", "wrap_raw", "wrap_emu", "on", "true", "1", "yes")
+CONSOLE_OFF = ("off", "false", "0", "no")
+
+
+def check_console(text, var) -> bool:
+    """EVLOG_CONSOLE (WANDB_CONSOLE): capture stdout/stderr into the run (default) or not ("off").
+    wandb's capture modes ("auto", "wrap", "redirect", ...) all mean on: evlog wraps sys.stdout/stderr."""
+    if text is None:
+        return True
+    t = text.strip().lower()
+    if t in CONSOLE_ON:
+        return True
+    if t in CONSOLE_OFF:
+        return False
+    raise UsageError(f"{var}={text!r} is not a console mode: set it to auto (capture stdout and stderr "
+                     "into the run, the default) or off")
+
+
 class Settings:
     """The resolved settings of one init() call (what the `run` record's `settings` map holds and more)."""
 
@@ -215,7 +234,7 @@ class Settings:
         "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",
         "sync_tensorboard", "resume", "reinit", "anonymous", "force", "magic", "id", "monitor_gym",
         "allow_val_change", "mode", "mode_requested", "silent", "disable_git", "finish_timeout", "flush_interval",
-        "sources",
+        "console", "sources",
     )
 
     def __init__(self) -> None:
@@ -319,6 +338,7 @@ def resolve(args: dict, env=None) -> Settings:
     s.silent = parse_bool(ev, var) if ev is not None else False
     ev, var = env_lookup("disable_git", env)
     s.disable_git = parse_bool(ev, var) if ev is not None else False
+    s.console = check_console(*env_lookup("console", env))
     ev, var = env_lookup("finish_timeout", env)
     if ev is None:
         s.finish_timeout = DEFAULT_FINISH_TIMEOUT

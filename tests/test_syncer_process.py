@@ -427,7 +427,7 @@ def test_wait_syncer_shows_progress_on_a_terminal(tmp_path, plugins, monkeypatch
     from eventlog.syncproc import start_syncer, wait_syncer
 
     monkeypatch.setenv("EVLOG_SINKS", "evtestsinks:SlowSink,jsonl")
-    monkeypatch.setenv("TEST_SLOW_DELAY", "0.3")
+    monkeypatch.setenv("TEST_SLOW_DELAY", "1.0")  # well past wait_syncer's quiet 0.5 s, on any machine
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")]))
     folder = tmp_path / "run"
     w = LogWriter(folder, "ttyrun01", flush_interval=0.05)
