@@ -2,11 +2,13 @@
 `output` records (spec/format.md section 3), so the dashboard can show a run's logs as wandb does.
 
 `sys.stdout` and `sys.stderr` are wrapped while the run is active: every write goes to the real
-stream first, unchanged (the terminal sees what it always saw), then the text is kept, and each
-completed line (or a partial line older than a second, or 64 KiB without a newline) is appended
-to the log. Output of C code or child processes writing to the file descriptors directly is not
-seen (wandb's "wrap" mode). Capture never raises into the program: a write the log cannot take
-(the run finished, a forked child, ...) only reaches the terminal. `EVLOG_CONSOLE=off` turns it off.
+stream first, unchanged (the terminal sees what it always saw), and the text is kept. A thread
+appends what was kept every TICK seconds, up to its last newline (a partial line, such as a
+progress bar redrawn with "\\r", waits for its newline up to MAX_AGE seconds); MAX_PENDING
+characters are appended at once. So a print costs a few microseconds, not a record. Output of C
+code or child processes writing to the file descriptors directly is not seen (wandb's "wrap"
+mode). Capture never raises into the program: text the log cannot take (the run finished, a
+forked child, ...) only reaches the terminal. `EVLOG_CONSOLE=off` turns it off.
 """
 from __future__ import annotations
 
@@ -14,16 +16,24 @@ import os
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable, List
 
-MAX_PENDING = 64 * 1024   # characters held without a newline before they are appended anyway
-MAX_AGE = 1.0             # seconds a partial line (a progress bar) waits for its newline
+TICK = 0.2                # seconds between appends of what was printed
+MAX_AGE = 1.0             # seconds a partial line waits for its newline
+MAX_PENDING = 64 * 1024   # characters held before they are appended at once
 
-_inside = threading.local()  # set while a capture appends: output made then is not captured again
+_live: "weakref.WeakSet[StreamTee]" = weakref.WeakSet()
+
+
+def _forked_child() -> None:
+    for tee in list(_live):  # a forked child's prints reach its terminal, not its parent's log
+        tee.active = False
 
 
 class StreamTee:
-    """A text stream that writes through to `stream` and hands completed text to `emit(name, text)`."""
+    """A text stream that writes through to `stream` and hands the text to `emit(name, text)`
+    (whole lines at `tick()`, everything at `drain()`)."""
 
     def __init__(self, stream: Any, name: str, emit: Callable[[str, str], None]) -> None:
         self._stream = stream
@@ -32,57 +42,58 @@ class StreamTee:
         self._lock = threading.Lock()
         self._pending: List[str] = []
         self._size = 0
-        self._since = 0.0
-        self._pid = os.getpid()
+        self._first = 0.0  # when the oldest text held was written
         self.active = True
+        _live.add(self)
 
     def write(self, s: Any) -> Any:
         n = self._stream.write(s)
-        if self.active and type(s) is str and s and not getattr(_inside, "on", False) and os.getpid() == self._pid:
-            self._take(s)
+        if self.active and type(s) is str:
+            with self._lock:
+                if not self._pending:
+                    self._first = time.monotonic()
+                self._pending.append(s)
+                self._size += len(s)
+                full = self._size >= MAX_PENDING
+            if full:
+                self.drain()
         return n
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
-    def _take(self, s: str) -> None:
-        out = None
+    def tick(self, now: float) -> None:
+        """Append the whole lines held, and a partial line older than MAX_AGE."""
         with self._lock:
-            cut = s.rfind("\n") + 1
-            if cut:
-                self._pending.append(s[:cut])
-                out = "".join(self._pending)
-                self._pending = [s[cut:]] if cut < len(s) else []
-                self._size = len(s) - cut
-                self._since = time.monotonic()
+            if not self._pending:
+                return
+            text = "".join(self._pending)
+            cut = text.rfind("\n") + 1
+            if cut == len(text) or now - self._first >= MAX_AGE:
+                out, rest = text, ""
             else:
-                if not self._pending:
-                    self._since = time.monotonic()
-                self._pending.append(s)
-                self._size += len(s)
-                if self._size >= MAX_PENDING or time.monotonic() - self._since >= MAX_AGE:
-                    out = "".join(self._pending)
-                    self._pending, self._size = [], 0
+                out, rest = text[:cut], text[cut:]
+            self._pending = [rest] if rest else []
+            self._size = len(rest)
+            if rest:
+                self._first = now
         if out:
             self._send(out)
 
-    def _send(self, text: str) -> None:
-        _inside.on = True
-        try:
-            self._emit(self._name, text)
-        except Exception:  # noqa: BLE001 - capture must never break the program's printing
-            pass
-        finally:
-            _inside.on = False
-
     def drain(self) -> None:
-        """Append what is held (a last line without its newline)."""
+        """Append all that is held (a last line without its newline too)."""
         with self._lock:
             out = "".join(self._pending)
             self._pending, self._size = [], 0
         if out:
             self._send(out)
+
+    def _send(self, text: str) -> None:
+        try:
+            self._emit(self._name, text)
+        except Exception:  # noqa: BLE001 - capture must never break the program's printing
+            pass
 
     def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer, ...
         return getattr(self._stream, name)
@@ -91,8 +102,13 @@ class StreamTee:
         return f"<evlog capture of {self._stream!r}>"
 
 
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked_child)
+
+
 class Capture:
-    """The capture of one run: installs the two tees, and takes them out again at `stop()`."""
+    """The capture of one run: installs the two tees and the thread that appends their text, and
+    takes them out again at `stop()`."""
 
     def __init__(self, emit: Callable[[str, str], None]) -> None:
         self.tees = {}
@@ -103,10 +119,22 @@ class Capture:
             tee = StreamTee(stream, name, emit)
             setattr(sys, name, tee)
             self.tees[name] = tee
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="evlog-console", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK):
+            now = time.monotonic()
+            for tee in self.tees.values():
+                tee.tick(now)
 
     def stop(self) -> None:
         """Append what is held and restore the streams (unless something replaced our wrapper since:
         then it stays, passing writes through)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
         for name, tee in self.tees.items():
             tee.drain()
             tee.active = False
