@@ -153,6 +153,7 @@ class Run:
         self._media_known = set()  # media files announced by a `files` record (eventlog/media.py)
         self._integrations = None  # sync_tensorboard / magic / monitor_gym (eventlog/magic.py)
         self._console = None  # stdout/stderr capture (eventlog/console.py)
+        self._sampler = None  # system metrics (eventlog/sysmetrics.py)
         self._config = Config(self)
         self._summary = Summary(self)
         self._summary_items = self._summary._items
@@ -440,6 +441,11 @@ class Run:
         if not self._blocked:
             self._writer.append("output", {"stream": stream, "text": text})
 
+    def _system(self, metrics: dict) -> None:
+        """A sample of the system (eventlog/sysmetrics.py): a `system` record."""
+        if not self._blocked:
+            self._writer.append("system", {"metrics": metrics})
+
     def _refuse_step(self, step: int, data: dict) -> None:
         msg = (
             f"log(step={step}) refused: step {step} is lower than the run's current step {self._step}; steps "
@@ -641,6 +647,8 @@ class Run:
     def _finish(self, exit_code: int, error, interrupted: bool, wait: bool = True) -> None:
         if self._forked:
             return
+        if self._sampler is not None:
+            self._sampler.stop()
         if self._console is not None:
             self._console.stop()  # before the exit record: the last line printed without a newline too
         if self._integrations is not None and not self._finished:
@@ -1102,6 +1110,10 @@ def _launch(s, run) -> Run:
         from .console import Capture
 
         run._console = Capture(run._output)
+    if s.system_interval > 0:
+        from .sysmetrics import Sampler
+
+        run._sampler = Sampler(run._system, s.system_interval, str(folder), nvidia_smi=sysinfo.which("nvidia-smi"))
     return run
 
 

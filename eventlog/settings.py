@@ -38,6 +38,7 @@ RESUME_WORDS = ("allow", "must", "never", "auto")
 ANONYMOUS_WORDS = ("allow", "never", "must")
 DEFAULT_JOB_TYPE = "train"
 DEFAULT_FINISH_TIMEOUT = 60.0
+DEFAULT_SYSTEM_INTERVAL = 10.0  # eventlog.sysmetrics.DEFAULT_INTERVAL
 DEFAULT_FLUSH_INTERVAL = 1.0  # eventlog.writer.DEFAULT_FLUSH_INTERVAL (not imported: msgpack/zstd cost)
 NAME_MAX = 128
 TAG_MAX = 64
@@ -234,7 +235,7 @@ class Settings:
         "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",
         "sync_tensorboard", "resume", "reinit", "anonymous", "force", "magic", "id", "monitor_gym",
         "allow_val_change", "mode", "mode_requested", "silent", "disable_git", "finish_timeout", "flush_interval",
-        "console", "sources",
+        "console", "system_interval", "sources",
     )
 
     def __init__(self) -> None:
@@ -349,6 +350,18 @@ def resolve(args: dict, env=None) -> Settings:
             s.finish_timeout = -1.0
         if not s.finish_timeout >= 0:
             raise UsageError(f"{var}={ev!r} is not a number of seconds >= 0 (e.g. {var}=60)")
+    var = "EVLOG_SYSTEM_INTERVAL"  # evlog's own: no WANDB_ alias
+    ev = env.get(var)
+    if ev is None or not ev.strip():
+        s.system_interval = DEFAULT_SYSTEM_INTERVAL
+    else:
+        try:
+            s.system_interval = float(ev)
+        except ValueError:
+            s.system_interval = -1.0
+        if not s.system_interval >= 0:
+            raise UsageError(f"{var}={ev!r} is not a number of seconds >= 0 (e.g. {var}=10; 0 turns system "
+                             "metrics off)")
     var = "EVLOG_FLUSH_INTERVAL"  # evlog's own (wandb has no such setting): no WANDB_ alias
     ev = env.get(var)
     if ev is None or not ev.strip():

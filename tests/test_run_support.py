@@ -74,7 +74,7 @@ def run_script(path: Path, cwd: Path, env: Dict[str, str], args=(), timeout: flo
 @pytest.fixture
 def ev(tmp_path, monkeypatch):
     """The eventlog module in a clean state: no EVLOG_*/WANDB_* variables, cwd a fresh folder, no
-    syncer, no code, git or console capture (those are tested in subprocesses); any run left active is
+    syncer, no code, git or console capture and no system metrics (tested in subprocesses and their own tests); any run left active is
     finished afterwards."""
     for k in list(os.environ):
         if k.startswith(("EVLOG_", "WANDB_")):
@@ -84,6 +84,7 @@ def ev(tmp_path, monkeypatch):
     monkeypatch.setenv("EVLOG_DISABLE_CODE", "true")
     monkeypatch.setenv("EVLOG_DISABLE_GIT", "true")
     monkeypatch.setenv("EVLOG_CONSOLE", "off")
+    monkeypatch.setenv("EVLOG_SYSTEM_INTERVAL", "0")
     monkeypatch.setenv("EVLOG_CONFIG_DIR", str(tmp_path / ".evlog-config"))
     work = tmp_path / "work"
     work.mkdir()
