@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from eventlog import __version__
 
-from . import accounts, export, ingest, resume, views, web
+from . import accounts, export, ingest, resume, system, views, web
 from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
 from .config import ServerConfig
 from .db import make_engine
@@ -211,6 +211,10 @@ class Server:
         return json_response(await self.call(views.list_files, self.engine, p, pp["entity"], pp["project"],
                                              pp["run_id"]))
 
+    async def system(self, request: Request) -> Response:
+        """GET {run}/system: the run's system metrics (server/system.py)."""
+        return await system.api_system(self, await self.principal(request), request)
+
     async def media(self, request: Request) -> Response:
         from .media import media_index
 
@@ -289,6 +293,7 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         Route(run + "/records", srv.records, methods=["GET", "POST"]),
         Route(run + "/state", srv.state, methods=["GET", "POST"]),
         Route(run + "/media", srv.media),  # server/media.py (spec/protocol.md 4.4)
+        Route(run + "/system", srv.system),  # server/system.py (4.8)
         Route(run + "/files", srv.files),
         Route(run + "/files/{path:path}", srv.file, methods=["GET", "PUT"]),
     ]

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import schema as s
-from . import media, series
+from . import media, series, system
 from .access import ensure_project, for_write
 from .auth import Principal
 from .db import writer
@@ -116,11 +116,12 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
             state.next_seq = start
         applied = state.apply(records, first)
         _write_chunk(conn, state.pk, start, applied, state.history_added, body.stored(first, first + applied))
+        stop = first + applied
+        payloads = [p for a, b, p in body.frames if b > first and a < stop]  # the chunk's msgpack bytes
         if state.history_added:
-            stop = first + applied
             series.write(conn, state.pk, start, records[first:stop])
-            payloads = (p for a, b, p in body.frames if b > first and a < stop)
             media.write(conn, state.pk, start, records[first:stop], payloads)
+        system.write(conn, state.pk, start, records[first:stop], payloads)
         _write_files(conn, state.pk, state.files)
         conn.execute(s.runs.update().where(s.runs.c.id == state.pk).values(**state.row_values()))
         gap = first + applied < len(records)

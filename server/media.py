@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-import msgpack
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from starlette.responses import Response
 
+from . import chunkindex
 from . import schema as s
 
 # the media types a browser may render from a run's files; anything else (svg, html, ...) never is
@@ -123,12 +122,7 @@ def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Seque
           payloads: Iterable[bytes]) -> None:
     """Store the media values of the chunk starting at `first_seq` (in the ingesting transaction).
     `payloads` are the chunk's msgpack bytes: without the media mark in them, nothing is walked."""
-    if not any(MEDIA_MARK in p for p in payloads):
-        return
-    items = chunk_media(records)
-    if items:
-        conn.execute(s.media.insert().values(run_pk=run_pk, first_seq=first_seq,
-                                             data=msgpack.packb(items, use_bin_type=True)))
+    chunkindex.write(conn, s.media, MEDIA_MARK, chunk_media, run_pk, first_seq, records, payloads)
 
 
 def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: str,
@@ -142,13 +136,11 @@ def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: 
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
         row = _run_row(conn, target, run_id)
-        blobs = conn.execute(select(s.media.c.data).where(s.media.c.run_pk == row.id)
-                             .order_by(s.media.c.first_seq)).scalars().all()
+        stored = chunkindex.items(conn, s.media, row.id)
     found: Dict[str, List[Any]] = {}
-    for blob in blobs:
-        for step, key, m in msgpack.unpackb(blob, raw=False, strict_map_key=False):
-            if not keys or key in keys:
-                found.setdefault(key, []).append((step, m))
+    for step, key, m in stored:
+        if not keys or key in keys:
+            found.setdefault(key, []).append((step, m))
     out = {}
     for key in sorted(found):
         items = found[key]

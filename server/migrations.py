@@ -28,7 +28,7 @@ class SchemaTooNewError(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
-    tables = [t for t in schema.metadata.sorted_tables if t.name not in ("schema_version", "series", "media")]
+    tables = [t for t in schema.metadata.sorted_tables if t.name not in ("schema_version", "series", "media", "system")]
     schema.metadata.create_all(conn, tables=tables)
     if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
         conn.execute(text("ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL"))
@@ -41,30 +41,27 @@ def _v2_series(conn: Connection) -> None:
 
 def _v3_media(conn: Connection) -> None:
     """The media index (server/media.py), filled from the chunks already stored."""
-    import msgpack
-
-    from .history import chunk_payload, chunk_records
+    from . import chunkindex
     from .media import MEDIA_MARK, chunk_media
 
-    schema.media.create(conn, checkfirst=True)
-    c = schema.chunks.c
-    keys = conn.execute(select(c.run_pk, c.first_seq).where(c.history_rows > 0)).all()
-    for run_pk, first_seq in keys:  # one chunk in memory at a time
-        blob = conn.execute(select(c.data).where(c.run_pk == run_pk, c.first_seq == first_seq)).scalar_one()
-        payload = chunk_payload(blob)
-        if MEDIA_MARK not in payload:
-            continue
-        items = chunk_media(chunk_records(blob, payload))
-        if items:
-            conn.execute(schema.media.insert().values(run_pk=run_pk, first_seq=first_seq,
-                                                      data=msgpack.packb(items, use_bin_type=True)))
+    chunkindex.backfill(conn, schema.media, MEDIA_MARK, chunk_media, history_only=True)
+
+
+def _v5_system(conn: Connection) -> None:
+    """The system metrics index (server/system.py), filled from the chunks already stored."""
+    from . import chunkindex
+    from .system import SYSTEM_MARK, chunk_samples
+
+    chunkindex.backfill(conn, schema.system, SYSTEM_MARK, chunk_samples)
 
 
 MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "chart series", _v2_series),
     (3, "media index", _v3_media),
+    (5, "system metrics index", _v5_system),
 ]
+MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]
 
 

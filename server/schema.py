@@ -147,6 +147,16 @@ media = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# The system samples of the chunks holding any (server/system.py): one row per such chunk, written in
+# the chunk's transaction; `data` is a msgpack array of [time, {metric: number}] in record order.
+system = Table(
+    "system",
+    metadata,
+    Column("run_pk", Integer, primary_key=True, autoincrement=False),
+    Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 files = Table(
     "files",
     metadata,

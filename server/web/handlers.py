@@ -209,6 +209,12 @@ class Web:
 
         return await respond(self.srv, await self.reader(request), request.path_params, request.query_params, data.hide)
 
+    async def api_system(self, request: Request) -> Response:
+        """GET /-/api/runs/{entity}/{project}/{run_id}/system: as GET {run}/system, for the run page."""
+        from ..system import api_system
+
+        return await api_system(self.srv, await self.reader(request), request, data.hide)
+
     async def api_runs(self, request: Request) -> Response:
         pp = request.path_params
         p = await self.reader(request)
@@ -278,6 +284,7 @@ def routes(srv: Any) -> List[BaseRoute]:
         Route("/-/api/runs/{entity}/{project}/{run_id}", w.api_run),
         Route("/-/api/runs/{entity}/{project}/{run_id}/series", w.api_series),
         Route("/-/export/{entity}/{project}/{run_id}", w.export),
+        Route("/-/api/runs/{entity}/{project}/{run_id}/system", w.api_system),
         Route("/api/v1/runs/{entity}/{project}/{run_id}", w.patch_run, methods=["PATCH"]),
         Route("/{entity}", w.entity),
         Route("/{entity}/{project}", w.project),

@@ -143,7 +143,8 @@
   EV.color = (i) => COLORS[i % COLORS.length];
 
   /* ------------------------------------------------------------------ Chart
-     lines: [{label, xs, ys}]; one uPlot; smoothing draws the smoothed line over a faint raw one. */
+     lines: [{label, xs, ys}]; one uPlot; smoothing draws the smoothed line over a faint raw one.
+     opts: smoothing, log, maxPoints, xLabel (default "step"). */
   EV.Chart = class {
     constructor(container, title, lines, opts) {
       this.box = EV.el("div", { className: "chart", dataset: { metric: title } });
@@ -157,6 +158,7 @@
       this.smoothing = (opts && opts.smoothing) || 0;
       this.log = !!(opts && opts.log);
       this.maxPoints = (opts && opts.maxPoints) || 4000;
+      this.xLabel = (opts && opts.xLabel) || "step";
       this.plot = null;
       this.draw();
       EV.Chart.all.add(this);
@@ -183,7 +185,7 @@
       return out;
     }
     series() {
-      const s = [{ label: "step" }];
+      const s = [{ label: this.xLabel }];
       const smoothed = this.smoothing > 0;
       this.lines.forEach((l, i) => {
         const c = EV.color(i);
@@ -199,7 +201,7 @@
         width: this.width(),
         height: 220,
         scales: { x: { time: false }, y: this.log ? { distr: 3 } : { auto: true } },
-        axes: [{ label: "step", size: 40, labelSize: 18 },
+        axes: [{ label: this.xLabel, size: 40, labelSize: 18 },
                { label: this.title, size: 60, labelSize: 18, values: (u, vals) => vals.map((v) => EV.fmtValue(v)) }],
         series: this.series(),
         legend: { live: true },
