@@ -125,37 +125,27 @@ chunks = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
-# Chart summaries of the chunks holding history (server/series.py): one row per such chunk, written
-# in the chunk's transaction; `data` is a msgpack map key -> [steps, values], each little-endian binary
-# (int64 steps, float64 values); empty: nothing to chart.
-series = Table(
-    "series",
-    metadata,
-    Column("run_pk", Integer, primary_key=True, autoincrement=False),
-    Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("data", LargeBinary, nullable=False),
-)
 
-# The media values of the chunks holding any (server/media.py): one row per such chunk, written in the
-# chunk's transaction; `data` is a msgpack array of [step, key, media map] (nested keys joined with
-# "/"), in record order. The run page's media panel reads this, never the history.
-media = Table(
-    "media",
-    metadata,
-    Column("run_pk", Integer, primary_key=True, autoincrement=False),
-    Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("data", LargeBinary, nullable=False),
-)
+def _per_chunk(name: str) -> Table:
+    """A per-chunk index (server/chunkindex.py): one row per chunk that has items, written in the
+    chunk's ingesting transaction, so a page reads it and never the run's history."""
+    return Table(
+        name,
+        metadata,
+        Column("run_pk", Integer, primary_key=True, autoincrement=False),
+        Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
+        Column("data", LargeBinary, nullable=False),
+    )
 
-# The system samples of the chunks holding any (server/system.py): one row per such chunk, written in
-# the chunk's transaction; `data` is a msgpack array of [time, {metric: number}] in record order.
-system = Table(
-    "system",
-    metadata,
-    Column("run_pk", Integer, primary_key=True, autoincrement=False),
-    Column("first_seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("data", LargeBinary, nullable=False),
-)
+
+# Chart summaries of the chunks holding history (server/series.py): `data` is a msgpack map
+# key -> [steps, values], each little-endian binary (int64 steps, float64 values); empty: nothing to chart.
+series = _per_chunk("series")
+# Media values (server/media.py): a msgpack array of [step, key, media map] (nested keys joined with
+# "/"), in record order; the run page's media panel.
+media = _per_chunk("media")
+# System samples (server/system.py): a msgpack array of [time, {metric: number}] in record order.
+system = _per_chunk("system")
 
 files = Table(
     "files",
