@@ -215,6 +215,12 @@ class Server:
         """GET {run}/system: the run's system metrics (server/system.py)."""
         return await system.api_system(self, await self.principal(request), request)
 
+    async def output(self, request: Request) -> Response:
+        """GET {run}/output: the run's console output, a page at a time (server/output.py)."""
+        from .output import api_output
+
+        return await api_output(self, await self.principal(request), request)
+
     async def media(self, request: Request) -> Response:
         from .media import media_index
 
@@ -278,9 +284,10 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
 
     run = "/api/v1/runs/{entity}/{project}/{run_id}"
     from .media import web_routes as media_web_routes
+    from .output import web_routes as output_web_routes
 
-    # the dashboard's pages (server/web/) and its media routes (server/media.py)
-    routes = web.routes(srv) + media_web_routes(srv.web) + [
+    # the dashboard's pages (server/web/), its media routes (server/media.py) and output (server/output.py)
+    routes = web.routes(srv) + media_web_routes(srv.web) + output_web_routes(srv.web) + [
         Route("/api/v1/health", srv.health),
         Route("/api/v1/auth/whoami", srv.whoami),
         Route("/api/v1/auth/check", srv.check),
@@ -293,6 +300,7 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         Route(run + "/records", srv.records, methods=["GET", "POST"]),
         Route(run + "/state", srv.state, methods=["GET", "POST"]),
         Route(run + "/media", srv.media),  # server/media.py (spec/protocol.md 4.4)
+        Route(run + "/output", srv.output),  # server/output.py (4.7)
         Route(run + "/system", srv.system),  # server/system.py (4.8)
         Route(run + "/files", srv.files),
         Route(run + "/files/{path:path}", srv.file, methods=["GET", "PUT"]),

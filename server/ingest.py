@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import schema as s
-from . import media, series, system
+from . import media, output, series, system
 from .access import ensure_project, for_write
 from .auth import Principal
 from .db import writer
@@ -122,6 +122,7 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
             series.write(conn, state.pk, start, records[first:stop])
             media.write(conn, state.pk, start, records[first:stop], payloads)
         system.write(conn, state.pk, start, records[first:stop], payloads)
+        output.write(conn, state.pk, start, records[first:stop], payloads)  # with history or not
         _write_files(conn, state.pk, state.files)
         conn.execute(s.runs.update().where(s.runs.c.id == state.pk).values(**state.row_values()))
         gap = first + applied < len(records)

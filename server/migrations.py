@@ -1,8 +1,9 @@
 """Versioned schema migrations: the server creates and upgrades its own database.
 
 `schema_version` holds one row per applied migration. `migrate()` applies the missing ones in
-order, in one transaction, under a database-wide lock (PostgreSQL advisory lock; SQLite's write
-lock), so several workers or hosts starting together on one database migrate it exactly once.
+order (also one numbered below the highest applied: migration 4 came after 5), in one transaction,
+under a database-wide lock (PostgreSQL advisory lock; SQLite's write lock), so several workers or
+hosts starting together on one database migrate it exactly once.
 
 Adding a migration: append a function to MIGRATIONS and change schema.py to match; migration
 functions must not change once released (freeze the tables they create inside them when a later
@@ -28,7 +29,8 @@ class SchemaTooNewError(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
-    tables = [t for t in schema.metadata.sorted_tables if t.name not in ("schema_version", "series", "media", "system")]
+    later = ("schema_version", "series", "media", "system", "output")  # made by later migrations
+    tables = [t for t in schema.metadata.sorted_tables if t.name not in later]
     schema.metadata.create_all(conn, tables=tables)
     if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
         conn.execute(text("ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL"))
@@ -47,6 +49,14 @@ def _v3_media(conn: Connection) -> None:
     chunkindex.backfill(conn, schema.media, MEDIA_MARK, chunk_media, history_only=True)
 
 
+def _v4_output(conn: Connection) -> None:
+    """The console output index (server/output.py), filled from the chunks already stored."""
+    from . import chunkindex
+    from .output import OUTPUT_MARK, chunk_output
+
+    chunkindex.backfill(conn, schema.output, OUTPUT_MARK, chunk_output)
+
+
 def _v5_system(conn: Connection) -> None:
     """The system metrics index (server/system.py), filled from the chunks already stored."""
     from . import chunkindex
@@ -59,6 +69,7 @@ MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "chart series", _v2_series),
     (3, "media index", _v3_media),
+    (4, "output index", _v4_output),
     (5, "system metrics index", _v5_system),
 ]
 MIGRATIONS.sort(key=lambda m: m[0])
@@ -79,16 +90,17 @@ def migrate(engine: Engine, *, upto: int = LATEST) -> int:
         if not is_sqlite(engine):
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
         schema.schema_version.create(conn, checkfirst=True)
-        have = current_version(conn)
+        applied = set(conn.execute(select(schema.schema_version.c.version)).scalars())
+        have = max(applied, default=0)
         if have > LATEST:
             raise SchemaTooNewError(
                 f"the database is at schema version {have}, newer than this server's {LATEST}: upgrade evlog"
             )
         for version, _desc, fn in MIGRATIONS:
-            if have < version <= upto:
+            if version not in applied and version <= upto:
                 fn(conn)
                 conn.execute(schema.schema_version.insert().values(version=version, applied_at=time.time()))
-                have = version
+                have = max(have, version)
         return have
 
 

@@ -146,6 +146,9 @@ series = _per_chunk("series")
 media = _per_chunk("media")
 # System samples (server/system.py): a msgpack array of [time, {metric: number}] in record order.
 system = _per_chunk("system")
+# Console output (server/output.py): a msgpack array of [seq, stream, text] of the chunk's `output`
+# records, in seq order; GET {run}/output pages through it by seq, the run page's Logs.
+output = _per_chunk("output")
 
 files = Table(
     "files",

@@ -331,13 +331,15 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         '<div id="charts" class="charts"></div>'
         '<section id="media-section" hidden><h2>Media</h2><div id="media" class="media"></div></section>'
         '<section id="system-section" hidden><h2>System metrics</h2><div id="system-charts" class="charts"></div></section>'
+        '<section id="logs-section" hidden><h2>Logs</h2><p id="logs-note" class="muted" hidden></p>'
+        '<pre id="logs" class="logs"></pre></section>'
         f'{"".join(sections)}'
         "</div></div>"
         f"{data_block(run)}"
     )
     return layout(f"{name}", body, who=who, csrf=csrf,
                   crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj)), (name, run_path(ent, proj, rid))],
-                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "media.js", "system.js"], next_url=run_path(ent, proj, rid),
+                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "media.js", "system.js", "output.js"], next_url=run_path(ent, proj, rid),
                   preload=[series_url(ent, proj, rid)])
 
 
