@@ -57,6 +57,7 @@ _LAZY = {
     "Image": ".media",
     "Histogram": ".media",
     "Video": ".media",
+    "Table": ".media",
     "MediaError": ".media",
 }
 

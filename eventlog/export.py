@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 FORMATS = ("csv", "jsonl")
 STEP_COLUMN = "_step"
-MEDIA_TYPES = ("image", "histogram", "video")  # eventlog.media.MEDIA_TYPES (not imported: it is heavy)
+MEDIA_TYPES = ("image", "histogram", "video", "table")  # eventlog.media.MEDIA_TYPES (not imported: it is heavy)
 Row = Tuple[int, Dict[str, Any]]
 
 

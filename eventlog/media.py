@@ -1,4 +1,4 @@
-"""Media values for `log()`: `Image`, `Histogram` and `Video` (spec/format.md, "Media").
+"""Media values for `log()`: `Image`, `Histogram`, `Video` and `Table` (spec/format.md, "Media").
 
 A media value is turned into a small map in the history record. Images and videos are files in the
 run folder, `media/<sha256>.<ext>`, named by the hash of their content (the same image logged
@@ -30,7 +30,9 @@ class MediaError(LogValueError, ValueError):
     `log()` call was written (a LogValueError, so also a TypeError, and a ValueError)."""
 
 MEDIA_DIR = "media"
-MEDIA_TYPES = ("image", "histogram", "video")
+MEDIA_TYPES = ("image", "histogram", "video", "table")
+MAX_TABLE_ROWS = 100_000
+MAX_TABLE_COLUMNS = 1000
 MAX_BINS = 512
 DEFAULT_BINS = 64
 DEFAULT_FPS = 4
@@ -373,6 +375,84 @@ class Histogram(Media):
                 raise MediaError(f"key {key!r}: Histogram bin edges must increase, got {out_e[-1]!r} then {f!r}")
             out_e.append(f)
         return out_c, out_e
+
+
+class Table(Media):
+    """A table to log: `eventlog.Table(columns=["id", "guess", "truth"], data=[[0, "cat", "dog"], ...])`,
+    rows added with `table.add_data(1, "dog", "dog")`, or `eventlog.Table(dataframe=df)` (pandas).
+
+    Cells are None, bool, int, float (NaN and infinities kept), str, and numpy/torch scalars. The
+    table is stored as a JSON file (`{"columns": [...], "data": [[...], ...]}`, non-finite floats as
+    "NaN", "Infinity", "-Infinity") named by its hash; the record holds
+    `{"_type": "table", "sha256", "path", "size", "columns", "nrows"}`. At most 100,000 rows and
+    1,000 columns.
+    """
+
+    _type = "table"
+
+    def __init__(self, columns=None, data=None, rows=None, dataframe=None) -> None:
+        self._columns = columns
+        self._rows = [list(r) for r in (data if data is not None else rows or [])] if dataframe is None else None
+        self._dataframe = dataframe
+
+    @property
+    def columns(self) -> list:
+        if self._dataframe is not None:
+            return [str(c) for c in self._dataframe.columns]
+        if self._columns is not None:
+            return list(self._columns)
+        return [str(i) for i in range(len(self._rows[0]))] if self._rows else []
+
+    @property
+    def data(self) -> list:
+        """The rows (lists of cells), as given."""
+        if self._dataframe is not None:
+            return [list(r) for r in self._dataframe.itertuples(index=False, name=None)]
+        return [list(r) for r in self._rows]
+
+    def add_data(self, *row) -> None:
+        """Append one row (a cell per column)."""
+        if self._dataframe is not None:
+            raise MediaError("Table.add_data: this table is a dataframe's; add rows to the dataframe")
+        self._rows.append(list(row))
+        self._prepared = None  # logged again, the table is encoded again
+
+    def _encode(self, key: str) -> Prepared:
+        import json
+
+        from .values import normalize_log_value
+
+        columns = self.columns
+        if not all(isinstance(c, str) and c for c in columns):
+            raise MediaError(f"key {key!r}: Table columns must be non-empty str, got {columns!r}")
+        if len(set(columns)) != len(columns):
+            raise MediaError(f"key {key!r}: Table columns must differ, got {columns!r}")
+        if len(columns) > MAX_TABLE_COLUMNS:
+            raise MediaError(f"key {key!r}: Table has {len(columns)} columns; at most {MAX_TABLE_COLUMNS}")
+        rows = self.data
+        if len(rows) > MAX_TABLE_ROWS:
+            raise MediaError(f"key {key!r}: Table has {len(rows)} rows; at most {MAX_TABLE_ROWS}: log a sample")
+        out = []
+        for i, row in enumerate(rows):
+            if len(row) != len(columns):
+                raise MediaError(f"key {key!r}: Table row {i} has {len(row)} cells for {len(columns)} columns "
+                                 f"{columns!r}")
+            cells = []
+            for col, v in zip(columns, row):
+                if isinstance(v, (dict, list, tuple, Media)):
+                    raise MediaError(f"key {key!r}: Table row {i}, column {col!r}: a {type(v).__name__} cell; "
+                                     "cells hold numbers, str, bools or None")
+                try:
+                    v = normalize_log_value(f"{key}[{i}][{col}]", v)
+                except LogValueError as exc:
+                    raise MediaError(str(exc)) from None
+                if type(v) is float and not math.isfinite(v):
+                    v = "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+                cells.append(v)
+            out.append(cells)
+        raw = json.dumps({"columns": columns, "data": out}, ensure_ascii=False, separators=(",", ":"),
+                         allow_nan=False).encode()
+        return _file_map("table", raw, "json", columns=columns, nrows=len(out))
 
 
 class Video(Media):

@@ -30,6 +30,7 @@ MEDIA_TYPES = {
     "mp4": "video/mp4",
     "webm": "video/webm",
     "ogg": "video/ogg",
+    "json": "application/json",  # tables (eventlog.Table): data for the page's script, never rendered
 }
 MEDIA_PATH = re.compile(r"^media/([0-9a-f]{64})\.([a-z0-9]+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -65,7 +66,7 @@ def file_response(path: str, data: bytes, range_header: Optional[str]) -> Respon
     return Response(data[start:end + 1], status_code=206, media_type=ctype, headers=headers)
 
 
-MEDIA_KINDS = ("image", "histogram", "video")
+MEDIA_KINDS = ("image", "histogram", "video", "table")
 
 
 def media_value(v: Any) -> Optional[str]:
@@ -87,6 +88,8 @@ def describe(m: Any) -> str:
         return f"{len(m)} x {describe(m[0])}"
     if m.get("_type") == "histogram":
         return f"histogram, {len(m.get('counts') or [])} bins"
+    if m.get("_type") == "table":
+        return f"table, {m.get('nrows')} rows x {len(m.get('columns') or [])} columns"
     size = f" {m['width']}x{m['height']}" if m.get("width") and m.get("height") else ""
     return f"{m.get('_type')}{size}{' ' + str(m['format']) if m.get('format') else ''}"
 

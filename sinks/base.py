@@ -187,7 +187,7 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
 
 
 # ------------------------------------------------------------- value helpers
-MEDIA_TYPES = ("image", "histogram", "video")  # eventlog.media.MEDIA_TYPES
+MEDIA_TYPES = ("image", "histogram", "video", "table")  # eventlog.media.MEDIA_TYPES
 
 
 def is_media(value: Any) -> bool:

@@ -61,6 +61,8 @@ def fmt_value(v: Any) -> str:
         if kind == "histogram":
             n = len(v.get("counts") or ())
             return f"<histogram, {n} bins>"
+        if kind == "table":
+            return f"<table, {v.get('nrows')} rows x {len(v.get('columns') or ())} columns>"
         w, h = v.get("width"), v.get("height")
         return f"<{kind} {w}x{h}>" if w and h else f"<{kind}>"
     if isinstance(v, bool):

@@ -188,6 +188,8 @@ class TensorBoardSink(Sink):
                 raise ValueError(f"bad media path {path!r}")
             with open(Path(self.ctx.folder) / path, "rb") as f:
                 raw = f.read()
+            if kind == "table":  # TensorBoard's text plugin shows a markdown table
+                return self._text(tag, markdown_table(json.loads(raw), TB_TABLE_ROWS)).value[0]
             if kind == "video" and m.get("format") != "gif":
                 from eventlog.media import video_as_gif
 
@@ -256,3 +258,22 @@ def _jsonable(obj: Any) -> Any:
         return obj
     except (TypeError, ValueError):
         return json.loads(json.dumps(obj, default=repr, allow_nan=True))
+
+
+TB_TABLE_ROWS = 100  # rows of a logged table shown in TensorBoard's text tab
+
+
+def markdown_table(table: Dict[str, Any], max_rows: int) -> str:
+    """A table file's content (eventlog.Table: {"columns", "data"}) as a markdown table, the first
+    `max_rows` rows, cells escaped so that none breaks the table."""
+    def cell(v: Any) -> str:
+        text = v if isinstance(v, str) else json.dumps(v)
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    cols = [cell(c) for c in table.get("columns") or []]
+    rows = table.get("data") or []
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:max_rows]]
+    if len(rows) > max_rows:
+        lines.append(f"\n({len(rows) - max_rows} more rows)")
+    return "\n".join(lines)

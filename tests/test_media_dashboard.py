@@ -90,6 +90,10 @@ def media_site(tmp_path_factory):
         "                                        caption=f'g{i}-{j}') for j in range(3)]})\n"
         "run.log({'gif': eventlog.Video(rs.rand(4, 3, 10, 10), fps=4),\n"
         "         'mp4': eventlog.Video(rs.rand(6, 3, 32, 48), fps=6, format='mp4')})\n"
+        "t = eventlog.Table(columns=['n', 'text', 'score'])\n"
+        "for n in range(250):\n"
+        "    t.add_data(n, '<script>alert(1)</script>' if n == 1 else f'row {n}', n / 4)\n"
+        "run.log({'preds': t})\n"
         "run.finish()\n")
     import subprocess
     import sys
@@ -112,7 +116,7 @@ def test_the_run_page_shows_images_with_a_step_slider_histograms_and_videos(medi
     sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")
     page.wait_for_selector("#media[data-ready='1']")
     keys = page.locator(".media-panel").evaluate_all("els => els.map(e => e.dataset.key)")
-    assert keys == ["gallery", "gif", "mp4", "sample", "weights"]
+    assert keys == ["gallery", "gif", "mp4", "preds", "sample", "weights"]
     sample = page.locator('.media-panel[data-key="sample"]')
     img = sample.locator("img")
     page.wait_for_function("document.querySelector('.media-panel[data-key=\"sample\"] img').naturalWidth === 16")
@@ -183,3 +187,21 @@ def test_a_step_that_logged_a_list_of_images_shows_as_a_gallery(media_site, page
     row = page.locator("#summary-table tr", has_text="gallery")
     assert " ".join(row.inner_text().split()) == "gallery 3 x image 10x8 png"
     shot(page, "run-media-gallery")
+
+
+def test_a_logged_table_is_shown_as_text_rows(media_site, page):
+    from test_dashboard_support import shot, sign_in
+
+    h, user = media_site["h"], media_site["user"]
+    sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")
+    page.wait_for_selector('.media-panel[data-key="preds"] .media-table[data-rows="200"]')
+    panel = page.locator('.media-panel[data-key="preds"]')
+    assert panel.locator("thead th").all_inner_texts() == ["n", "text", "score"]
+    rows = panel.locator("tbody tr")
+    assert rows.count() == 200 and "showing the first 200 of 250 rows" in panel.inner_text()
+    assert rows.nth(1).locator("td").all_inner_texts() == ["1", "<script>alert(1)</script>", "0.25"]
+    assert page.locator('.media-panel[data-key="preds"] tbody script').count() == 0  # text, never markup
+    assert rows.nth(199).locator("td").first.inner_text() == "199"  # the first 200 rows, in order
+    assert "table, 250 rows x 3 columns" in page.inner_text("#summary-table")
+    panel.scroll_into_view_if_needed()
+    shot(page, "run-media-table")

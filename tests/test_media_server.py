@@ -22,7 +22,8 @@ def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
     for i, img in enumerate(imgs):
         run.log({"img": ev.Image(img), "h": ev.Histogram(rs.randn(100), num_bins=8), "loss": 1.0 / (i + 1)})
     run.log({"img": ev.Image(imgs[0]), "clip": ev.Video(rs.rand(4, 3, 8, 8), fps=2),  # the same image again
-             "row": [ev.Image(imgs[1]), ev.Image(imgs[2])]})  # a list of media: one value, files known already
+             "row": [ev.Image(imgs[1]), ev.Image(imgs[2])],  # a list of media: one value, files known already
+             "tbl": ev.Table(columns=["a", "b"], data=[[1, "x"], [2, None]])})
     run.finish()
     local = {r.body["step"]: r.body["data"] for r in of_type(records(run.dir), "history")}
 
@@ -33,7 +34,7 @@ def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
     assert rows[3]["data"]["img"]["path"] == rows[0]["data"]["img"]["path"]
     files = {f["path"]: f for f in srv.get(f"/api/v1/runs/{user}/media/media1/files", key).json()["files"]}
     media = {p: f for p, f in files.items() if f["kind"] == "media"}
-    assert len(media) == 4 and all(f["uploaded"] for f in media.values())  # 3 images + 1 video, once each
+    assert len(media) == 5 and all(f["uploaded"] for f in media.values())  # 3 images, a video, a table, once each
     import json
 
     state = json.loads((Path(run.dir) / "sinks" / "http.cursor.json").read_text())["state"]
@@ -59,7 +60,12 @@ def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
     assert bad.status_code == 416
 
     index = srv.get(f"/api/v1/runs/{user}/media/media1/media", key).json()["media"]
-    assert sorted(index) == ["clip", "h", "img", "row"]
+    assert sorted(index) == ["clip", "h", "img", "row", "tbl"]
+    tbl = index["tbl"]["items"][0]
+    assert index["tbl"]["type"] == "table" and tbl["nrows"] == 2
+    got = srv.get(base + tbl["path"], key)
+    assert got.headers["content-type"] == "application/json" and got.json() == {"columns": ["a", "b"],
+                                                                                   "data": [[1, "x"], [2, None]]}
     assert index["row"] == {"type": "image", "steps": [3], "items": [local[3]["row"]]}
     assert [m["path"] for m in local[3]["row"]] == [local[1]["img"]["path"], local[2]["img"]["path"]]
     assert index["img"]["type"] == "image" and index["img"]["steps"] == [0, 1, 2, 3]
@@ -82,6 +88,7 @@ def test_only_media_files_get_a_browser_content_type():
     sha = "a" * 64
     assert media_type(f"media/{sha}.png") == "image/png"
     assert media_type(f"media/{sha}.mp4") == "video/mp4"
+    assert media_type(f"media/{sha}.json") == "application/json"  # tables: read by the page's script
     assert media_type(f"media/{sha}.svg") is None          # never rendered: scripts
     assert media_type("files/page.html") is None
     assert media_type(f"other/{sha}.png") is None

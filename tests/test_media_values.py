@@ -130,6 +130,11 @@ def test_image_files_are_kept_as_they_are(ev, tmp_path):
     (lambda p: [ev_mod().Image(rgb()), ev_mod().Histogram([1.0])], ["'bad'", "mixes Histogram, Image", "one kind"]),
     (lambda p: [ev_mod().Image(rgb()), 1.5], ["'bad'", "mixes Image, float"]),
     (lambda p: [ev_mod().Image(rgb())] * 1001, ["'bad'", "1001 Image", "at most 1000"]),
+    (lambda p: ev_mod().Table(columns=["a", "b"], data=[[1, 2], [3]]), ["'bad'", "row 1 has 1 cells for 2 columns"]),
+    (lambda p: ev_mod().Table(columns=["a"], data=[[{"x": 1}]]), ["'bad'", "column 'a'", "a dict cell"]),
+    (lambda p: ev_mod().Table(columns=["a", "a"], data=[]), ["'bad'", "columns must differ"]),
+    (lambda p: ev_mod().Table(columns=["a"], data=[[object()]]), ["'bad[0][a]'", "object"]),
+    (lambda p: ev_mod().Table(columns=["a"], data=[[1]] * 100_001), ["'bad'", "100001 rows", "at most 100000"]),
     (lambda p: [ev_mod().Image(rgb()), ev_mod().Image(np.zeros((2, 2, 2, 2)))], ["'bad[1]'", "not an image"]),
 ])
 def test_bad_media_is_refused_naming_the_key_and_nothing_is_written(ev, tmp_path, value, words):
@@ -260,6 +265,25 @@ def test_a_list_of_media_is_one_value_with_its_files_stored_once(ev):
     assert len(media_files(run.dir)) == 4
 
 
+def test_tables_are_json_files_named_by_their_content(ev):
+    run = ev.init()
+    t = ev.Table(columns=["id", "guess", "p"], data=[[0, "cat", 0.5]])
+    t.add_data(np.int64(1), "<b>dog</b>", float("nan"))
+    run.log({"preds": t})
+    t.add_data(2, "cow", np.float32(0.25))  # the same object, one row more: a new file
+    run.log({"preds": t, "again": ev.Table(columns=["id", "guess", "p"], data=t.data[:2])})
+    run.finish()
+    h = history_data(run.dir)
+    first, second, again = h[0]["preds"], h[1]["preds"], h[1]["again"]
+    assert first["_type"] == "table" and first["columns"] == ["id", "guess", "p"]
+    assert (first["nrows"], second["nrows"]) == (2, 3) and again["sha256"] == first["sha256"]
+    raw = (Path(run.dir) / first["path"]).read_bytes()
+    assert first["path"] == f"media/{first['sha256']}.json" and hashlib.sha256(raw).hexdigest() == first["sha256"]
+    assert json.loads(raw) == {"columns": ["id", "guess", "p"], "data": [[0, "cat", 0.5], [1, "<b>dog</b>", "NaN"]]}
+    assert json.loads((Path(run.dir) / second["path"]).read_text())["data"][2] == [2, "cow", 0.25]
+    assert len(media_files(run.dir)) == 2
+
+
 def test_media_in_summary_and_reserved_type_key(ev):
     run = ev.init()
     run.summary["best"] = ev.Image(rgb())
@@ -305,12 +329,13 @@ def test_tensorboard_sink_writes_image_histogram_and_video_summaries(ev, tmp_pat
     for i in range(3):
         run.log({"img": ev.Image(imgs[i]), "h": ev.Histogram(values + i, num_bins=10), "loss": float(i),
                  "group": {"pic": ev.Image(imgs[0])}})
-    run.log({"v": ev.Video(frames(t=4), fps=4), "row": [ev.Image(imgs[1]), ev.Image(imgs[2])]})
+    run.log({"v": ev.Video(frames(t=4), fps=4), "row": [ev.Image(imgs[1]), ev.Image(imgs[2])],
+             "tbl": ev.Table(columns=["n", "text"], data=[[1, "a|b"], [2, "two\nlines"]])})
     run.finish()
     (res,) = replay(Path(run.dir), ["tensorboard"])
     assert res.error is None
     ea = EventAccumulator(str(Path(run.dir) / "tensorboard"),
-                          size_guidance={"images": 0, "histograms": 0, "scalars": 0})
+                          size_guidance={"images": 0, "histograms": 0, "scalars": 0, "tensors": 0})
     ea.Reload()
     got = ea.Images("img")
     assert [e.step for e in got] == [0, 1, 2]
@@ -331,6 +356,9 @@ def test_tensorboard_sink_writes_image_histogram_and_video_summaries(ev, tmp_pat
     with PILImage.open(io.BytesIO(video.encoded_image_string)) as gif:
         assert gif.format == "GIF" and gif.n_frames == 4
     assert [e.value for e in ea.Scalars("loss")] == [0.0, 1.0, 2.0]
+    (text,) = ea.Tensors("tbl/text_summary")  # a table: TensorBoard's text tab, as a markdown table
+    md = text.tensor_proto.string_val[0].decode()
+    assert text.step == 3 and md.splitlines() == ["| n | text |", "|---|---|", "| 1 | a\\|b |", "| 2 | two lines |"]
     for i in (0, 1):  # a list of media: one tag per item
         (e,) = ea.Images(f"row/{i}")
         assert e.step == 3
@@ -343,6 +371,7 @@ def test_stdout_summary_shows_media_briefly():
     assert fmt_value({"_type": "image", "width": 3, "height": 2, "path": "media/x.png"}) == "<image 3x2>"
     assert fmt_value({"_type": "histogram", "bins": [0, 1, 2], "counts": [1, 2]}) == "<histogram, 2 bins>"
     assert fmt_value([{"_type": "image", "width": 3, "height": 2, "path": "media/x.png"}] * 2) == "2 x <image 3x2>"
+    assert fmt_value({"_type": "table", "columns": ["a", "b"], "nrows": 7}) == "<table, 7 rows x 2 columns>"
     assert json.loads(fmt_value({"a": 1})) == {"a": 1}
 
 

@@ -58,7 +58,7 @@
   };
 
   EV.isMedia = function (v) {
-    return !!v && typeof v === "object" && (v._type === "image" || v._type === "video" || v._type === "histogram");
+    return !!v && typeof v === "object" && (v._type === "image" || v._type === "video" || v._type === "histogram" || v._type === "table");
   };
   EV.fmtValue = function (v) {
     if (v === null || v === undefined) return "";
@@ -72,6 +72,7 @@
     if (EV.isMedia(v)) {
       /* a media value (spec/format.md 7): a short description; media.js shows it (server/media.describe) */
       if (v._type === "histogram") return "histogram, " + (v.counts || []).length + " bins";
+      if (v._type === "table") return "table, " + v.nrows + " rows x " + (v.columns || []).length + " columns";
       return v._type + (v.width && v.height ? " " + v.width + "x" + v.height : "") + (v.format ? " " + v.format : "");
     }
     return JSON.stringify(v);

@@ -1,4 +1,4 @@
-/* A run's media: images per step (with a step slider), histograms, videos (spec/protocol.md 4.4).
+/* A run's media: images per step (with a step slider), histograms, videos, tables (spec/protocol.md 4.4).
    Reads /-/api/runs/{entity}/{project}/{run_id}/media; files come from /-/files/... */
 "use strict";
 (function () {
@@ -46,6 +46,7 @@
   /* the element a media value is shown in: a canvas (histogram), a <video> (a video format the
      browser plays) or an <img> (images, GIFs) */
   function viewFor(type, format, small) {
+    if (type === "table") return EV.el("div", { className: "media-view media-table" });
     if (type === "histogram") return EV.el("canvas", { width: small ? 240 : 360, height: small ? 120 : 160, className: "media-view" });
     if (type === "video" && VIDEO_TAGS[format]) {
       return EV.el("video", { controls: true, loop: true, muted: true, className: "media-view", style: VIEW_STYLE });
@@ -53,10 +54,55 @@
     return EV.el("img", { className: "media-view", style: VIEW_STYLE });
   }
 
+  /* a logged table (eventlog.Table): its JSON file, fetched once, drawn as an HTML table of text */
+  const TABLE_ROWS = 200;
+  const tables = new Map();
+  function tableData(path) {
+    let t = tables.get(path);
+    if (!t) {
+      t = fetch(fileUrl(path), { credentials: "same-origin" }).then((r) => {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      });
+      if (tables.size > 50) tables.delete(tables.keys().next().value);
+      tables.set(path, t);
+      t.catch(() => tables.delete(path));
+    }
+    return t;
+  }
+  function drawTable(view, item) {
+    if (view.dataset.path === item.path) return;
+    view.dataset.path = item.path;
+    tableData(item.path).then(function (t) {
+      if (view.dataset.path !== item.path) return;  /* the slider moved on meanwhile */
+      const cell = (tag, v) => EV.el(tag, {}, v === null || v === undefined ? "" : typeof v === "string" ? v : EV.fmtValue(v));
+      const rows = (t.data || []).slice(0, TABLE_ROWS);
+      const table = EV.el("table", { className: "kv media-table-grid" }, [
+        EV.el("thead", {}, [EV.el("tr", {}, (t.columns || []).map((c) => cell("th", c)))]),
+        EV.el("tbody", {}, rows.map((r) => EV.el("tr", {}, r.map((v) => cell("td", v)))))]);
+      const parts = [table];
+      if ((t.data || []).length > TABLE_ROWS) {
+        parts.push(EV.el("div", { className: "muted" }, "showing the first " + TABLE_ROWS + " of " + t.data.length + " rows"));
+      }
+      view.replaceChildren.apply(view, parts);
+      view.dataset.rows = String(rows.length);
+    }).catch(function (err) { view.textContent = "the table could not be loaded: " + err; });
+  }
+
   /* show one media map in slot {view, caption} (the view is replaced when its kind of element must change);
      `fit` is the width small images are scaled up to (pixels kept sharp), large ones fit the column */
   function render(slot, type, item, alt, fit) {
     slot.caption.textContent = item.caption || "";
+    if (type === "table") {
+      if (!slot.view.classList.contains("media-table")) {
+        const next = viewFor(type, null, false);
+        slot.view.replaceWith(next);
+        slot.view = next;
+      }
+      slot.view.setAttribute("aria-label", alt);
+      drawTable(slot.view, item);
+      return;
+    }
     if (type === "histogram") {
       if (slot.view.tagName !== "CANVAS") {
         const next = viewFor(type, null, fit < 256);
@@ -69,7 +115,7 @@
     }
     const url = fileUrl(item.path);
     const wantVideo = type === "video" && VIDEO_TAGS[item.format];
-    if (wantVideo !== (slot.view.tagName === "VIDEO") || slot.view.tagName === "CANVAS") {
+    if (wantVideo !== (slot.view.tagName === "VIDEO") || slot.view.tagName === "CANVAS" || slot.view.tagName === "DIV") {
       const next = viewFor(type, item.format, fit < 256);
       slot.view.replaceWith(next);
       slot.view = next;
