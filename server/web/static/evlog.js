@@ -146,6 +146,9 @@
   /* ------------------------------------------------------------------ Chart
      lines: [{label, xs, ys}]; one uPlot; smoothing draws the smoothed line over a faint raw one.
      opts: smoothing, log, maxPoints, xLabel (default "step"). */
+  /* steps are whole numbers: their axis ticks never fall between two steps */
+  const STEP_INCRS = [];
+  for (let m = 1; m <= 1e10; m *= 10) STEP_INCRS.push(m, 2 * m, 5 * m);
   EV.Chart = class {
     constructor(container, title, lines, opts) {
       this.box = EV.el("div", { className: "chart", dataset: { metric: title } });
@@ -202,7 +205,7 @@
         width: this.width(),
         height: 220,
         scales: { x: { time: false }, y: this.log ? { distr: 3 } : { auto: true } },
-        axes: [{ label: this.xLabel, size: 40, labelSize: 18 },
+        axes: [{ label: this.xLabel, size: 40, labelSize: 18, incrs: this.xLabel === "step" ? STEP_INCRS : undefined },
                { label: this.title, size: 60, labelSize: 18, values: (u, vals) => vals.map((v) => EV.fmtValue(v)) }],
         series: this.series(),
         legend: { live: true },
