@@ -130,6 +130,20 @@ def users_key(ctx: click.Context, name: str, db: Optional[str]) -> None:
     click.echo(_admin(add_key, _engine(ctx, db), name))
 
 
+@users.command("revoke")
+@click.argument("name")
+@click.option("--key", "key", default=None, help="Revoke only this key (default: every key of NAME).")
+@db_option
+@click.pass_context
+def users_revoke(ctx: click.Context, name: str, key: Optional[str], db: Optional[str]) -> None:
+    """Revoke API keys of user NAME: they stop working and their sign-ins end. `users key NAME`
+    makes a new one."""
+    from eventlog.server.accounts import revoke_keys
+
+    n = _admin(revoke_keys, _engine(ctx, db), name, key)
+    click.echo(f"revoked {n} key{'s' if n != 1 else ''} of {name}")
+
+
 @server.group()
 def teams() -> None:
     """Manage teams."""

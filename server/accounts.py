@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -62,6 +62,22 @@ def add_key(engine: Engine, name: str) -> str:
         key = new_key()
         conn.execute(s.api_keys.insert().values(user_id=ent.id, key_hash=hash_key(key), created_at=time.time()))
         return key
+
+
+def revoke_keys(engine: Engine, name: str, key: Optional[str] = None) -> int:
+    """Delete API key `key` of user `name`, or all of the user's keys; returns how many. The keys
+    stop working at once (within the server's 5 s cache of keys) and their browser sessions end."""
+    with writer(engine).begin() as conn:
+        ent = _entity(conn, name)
+        if ent is None or ent.kind != "user":
+            raise AdminError(f"no user named {name!r}")
+        where = s.api_keys.c.user_id == ent.id
+        if key is not None:
+            where = where & (s.api_keys.c.key_hash == hash_key(key.strip()))
+        n = conn.execute(s.api_keys.delete().where(where)).rowcount
+        if key is not None and not n:
+            raise AdminError(f"user {name!r} has no such key (a key is shown once, when it is made)")
+        return n
 
 
 def add_team(engine: Engine, team: str, members: Iterable[str]) -> List[str]:

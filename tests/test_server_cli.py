@@ -56,6 +56,40 @@ def test_users_add_prints_the_key_on_its_last_line_and_stores_only_a_hash(srv):
     assert again.returncode == 1 and "already exists" in again.stderr and not KEY_RE.search(again.stdout)
 
 
+def test_revoked_keys_stop_working_and_end_their_sign_ins(srv):
+    from click.testing import CliRunner
+
+    from eventlog.cli import main
+    from test_dashboard_support import Web
+
+    name = uniq("rev")
+    first = evlog("server", "users", "add", name, "--db", srv.db_url).stdout.splitlines()[-1]
+    second = evlog("server", "users", "key", name, "--db", srv.db_url).stdout.splitlines()[-1]
+    third = evlog("server", "users", "key", name, "--db", srv.db_url).stdout.splitlines()[-1]
+    web = Web(srv.url)
+    assert web.sign_in(first).status_code in (302, 303) and name in web.get("/").text  # "signed in as ..."
+
+    def whoami(key):
+        return requests.get(srv.url + "/api/v1/auth/whoami", headers={"Authorization": f"Bearer {key}"}).status_code
+
+    assert [whoami(k) for k in (first, second, third)] == [200, 200, 200]
+    out = evlog("server", "users", "revoke", name, "--key", first, "--db", srv.db_url)
+    assert out.returncode == 0 and out.stdout.strip() == f"revoked 1 key of {name}", out.stderr
+    import time
+
+    time.sleep(5.5)  # the server remembers a key's owner for 5 s
+    assert [whoami(k) for k in (first, second, third)] == [401, 200, 200]
+    assert name not in web.get("/").text  # the sign-in made with that key has ended
+    again = evlog("server", "users", "revoke", name, "--key", first, "--db", srv.db_url)
+    assert again.returncode == 1 and "no such key" in again.stderr
+    got = CliRunner().invoke(main, ["server", "users", "revoke", name, "--db", srv.db_url])
+    assert got.exit_code == 0 and got.output.strip() == f"revoked 2 keys of {name}"
+    time.sleep(5.5)
+    assert [whoami(k) for k in (second, third)] == [401, 401]
+    got = CliRunner().invoke(main, ["server", "users", "revoke", uniq("nobody"), "--db", srv.db_url])
+    assert got.exit_code == 1 and "no user named" in got.output
+
+
 def test_admin_flag_and_db_before_the_subcommand(srv):
     name = uniq("adm")
     out = evlog("server", "--db", srv.db_url, "users", "add", name, "--admin")
