@@ -1,7 +1,7 @@
 """ApiError: an HTTP error answer with a machine-readable reason (spec/protocol.md 1.1)."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 
 class ApiError(Exception):
@@ -38,6 +38,20 @@ def no_permission(message: str) -> ApiError:
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "bad_request", message)
+
+
+def int_param(name: str, text: Optional[str], default: Optional[int], lo: int, hi: int) -> Optional[int]:
+    """Query parameter `name` as an int in lo..hi (`default` when absent); 400 bad_request naming
+    it and the range otherwise."""
+    if text is None:
+        return default
+    try:
+        n = int(text)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer, got {text!r}") from None
+    if not lo <= n <= hi:
+        raise bad_request(f"{name} must be between {lo} and {hi}, got {n}")
+    return n
 
 
 def bad_name(message: str) -> ApiError:

@@ -38,21 +38,11 @@ def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Seque
     chunkindex.write(conn, s.output, OUTPUT_MARK, chunk_output, run_pk, first_seq, records, payloads)
 
 
-def _query_int(name: str, text: Optional[str], default: int, lo: int, hi: int) -> int:
-    from .errors import bad_request
-
-    try:
-        n = default if text is None else int(text)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer, got {text!r}") from None
-    if not lo <= n <= hi:
-        raise bad_request(f"{name} must be between {lo} and {hi}, got {n}")
-    return n
-
-
 def parse_query(after: Optional[str], limit: Optional[str]) -> Tuple[int, int]:
     """(after, limit) of GET {run}/output: `after` a seq (default -1: from the start), `limit` 1..10000."""
-    return _query_int("after", after, -1, -1, 2 ** 63 - 1), _query_int("limit", limit, MAX_LIMIT, 1, MAX_LIMIT)
+    from .errors import int_param
+
+    return int_param("after", after, -1, -1, 2 ** 63 - 1), int_param("limit", limit, MAX_LIMIT, 1, MAX_LIMIT)
 
 
 def read_page(conn: Connection, run_pk: int, after: int, limit: int) -> Tuple[List[List[Any]], bool]:

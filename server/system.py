@@ -4,7 +4,7 @@ page's System charts read only them, never the run's history.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
 
 from sqlalchemy.engine import Connection, Engine
 from starlette.responses import Response
@@ -38,20 +38,6 @@ def write(conn: Connection, run_pk: int, first_seq: int, records: Sequence[Seque
     chunkindex.write(conn, s.system, SYSTEM_MARK, chunk_samples, run_pk, first_seq, records, payloads)
 
 
-def parse_samples(text: Optional[str]) -> int:
-    from .errors import bad_request
-
-    if text is None:
-        return DEFAULT_SAMPLES
-    try:
-        n = int(text)
-    except ValueError:
-        raise bad_request(f"samples must be an integer, got {text!r}") from None
-    if not 2 <= n <= MAX_SAMPLES:
-        raise bad_request(f"samples must be between 2 and {MAX_SAMPLES}, got {n}")
-    return n
-
-
 def system_metrics(engine: Engine, principal: Any, entity: str, project: str, run_id: str,
                    samples: int = DEFAULT_SAMPLES) -> Dict[str, Any]:
     """{"start", "state", "metrics": {name: [[seconds since start...], [values...]]}}: each metric
@@ -79,11 +65,11 @@ def system_metrics(engine: Engine, principal: Any, entity: str, project: str, ru
 
 async def api_system(srv: Any, principal: Any, request: Any, refuse=lambda e: e) -> Response:
     """GET {run}/system and its dashboard copy (whose refusals `refuse` turns into 404)."""
-    from .errors import ApiError
+    from .errors import ApiError, int_param
     from .wire import dumps
 
     pp = request.path_params
-    n = parse_samples(request.query_params.get("samples"))
+    n = int_param("samples", request.query_params.get("samples"), DEFAULT_SAMPLES, 2, MAX_SAMPLES)
     try:
         out = await srv.call(system_metrics, srv.engine, principal, pp["entity"], pp["project"], pp["run_id"], n)
     except ApiError as exc:

@@ -16,7 +16,7 @@ from . import schema as s
 from .access import OPEN, Target, entity_row, for_read, for_write
 from .auth import Principal
 from .db import writer
-from .errors import ApiError, bad_request
+from .errors import ApiError, bad_request, int_param
 from .history import downsample, read_rows
 from .names import check_path, check_run_id
 from .wire import unpack
@@ -129,15 +129,7 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
 
 def parse_history_query(keys: Optional[str], samples: Optional[str]) -> Tuple[Optional[List[str]], Optional[int]]:
     key_list = [k for k in keys.split(",") if k] if keys else None
-    n = None
-    if samples is not None:
-        try:
-            n = int(samples)
-        except ValueError:
-            raise bad_request(f"samples must be an integer, got {samples!r}") from None
-        if not 1 <= n <= MAX_SAMPLES:
-            raise bad_request(f"samples must be between 1 and {MAX_SAMPLES}, got {n}")
-    return key_list, n
+    return key_list, int_param("samples", samples, None, 1, MAX_SAMPLES)
 
 
 def get_history(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
