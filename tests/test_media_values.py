@@ -284,6 +284,22 @@ def test_tables_are_json_files_named_by_their_content(ev):
     assert len(media_files(run.dir)) == 2
 
 
+def test_a_table_from_a_dataframe(ev):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"id": np.arange(3), "name": ["a", "b", "c"], "p": [0.5, np.nan, 1.0],
+                       "ok": [True, False, True]})
+    run = ev.init()
+    run.log({"df": ev.Table(dataframe=df)})
+    with pytest.raises(ev.MediaError, match="dataframe"):
+        ev.Table(dataframe=df).add_data(3, "d", 0.1, True)
+    run.finish()
+    (row,) = history_data(run.dir)
+    m = row["df"]
+    assert m["columns"] == ["id", "name", "p", "ok"] and m["nrows"] == 3
+    assert json.loads((Path(run.dir) / m["path"]).read_text())["data"] == [
+        [0, "a", 0.5, True], [1, "b", "NaN", False], [2, "c", 1.0, True]]
+
+
 def test_media_in_summary_and_reserved_type_key(ev):
     run = ev.init()
     run.summary["best"] = ev.Image(rgb())
