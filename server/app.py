@@ -158,9 +158,10 @@ class Server:
     async def history(self, request: Request) -> Response:
         p = await self.principal(request)
         pp, q = request.path_params, request.query_params
-        keys, samples = views.parse_history_query(q.get("keys"), q.get("samples"))
+        keys, samples, after, limit = views.parse_history_query(q.get("keys"), q.get("samples"), q.get("after"),
+                                                                q.get("limit"))
         data = await self.call(views.get_history, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
-                               keys, samples)
+                               keys, samples, after, limit)
         return Response(await self.call(dumps, data), media_type="application/json")
 
     async def export(self, request: Request) -> Response:

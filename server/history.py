@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import msgpack
 import zstandard
@@ -29,18 +29,20 @@ def chunk_records(blob: bytes, payload: Optional[bytes] = None) -> Iterator[List
     return iter(unpacker)
 
 
-def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None) -> List[Row]:
-    """Every history row of a run in seq order as {"step", "data"}; with `keys`, only those keys,
-    and rows holding none of them are left out."""
-    result = conn.execute(
-        select(s.chunks.c.data).where(s.chunks.c.run_pk == run_pk, s.chunks.c.history_rows > 0)
-        .order_by(s.chunks.c.first_seq)
-    )
+def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None, after: int = -1,
+              limit: Optional[int] = None) -> Tuple[List[Row], Optional[int]]:
+    """(rows, next): the history rows of a run in seq order as {"step", "data"}, from the records
+    after seq `after`; with `keys`, only those keys, and rows holding none of them are left out.
+    With `limit`, at most that many rows and `next` the cursor of the following page (the seq of
+    the last row returned), None when no row follows; chunks ending before `after` are not read."""
+    c = s.chunks.c
+    query = select(c.data).where(c.run_pk == run_pk, c.history_rows > 0, c.last_seq > after).order_by(c.first_seq)
     out: List[Row] = []
     append = out.append
-    for (blob,) in result:
+    last_seq = after
+    for (blob,) in conn.execute(query):
         for rec in chunk_records(blob):
-            if rec[1] != "history":
+            if rec[1] != "history" or rec[0] <= after:
                 continue
             body = rec[3]
             d = body["data"]
@@ -48,8 +50,11 @@ def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = Non
                 d = {k: d[k] for k in keys if k in d}
                 if not d:
                     continue
+            if limit is not None and len(out) == limit:
+                return out, last_seq
             append({"step": body["step"], "data": d})
-    return out
+            last_seq = rec[0]
+    return out, None
 
 
 def _number(v: Any) -> bool:

@@ -127,20 +127,29 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
         return _run_json(_run_row(conn, target, run_id), target, base_url)
 
 
-def parse_history_query(keys: Optional[str], samples: Optional[str]) -> Tuple[Optional[List[str]], Optional[int]]:
+def parse_history_query(keys: Optional[str], samples: Optional[str], after: Optional[str] = None,
+                        limit: Optional[str] = None) -> Tuple[Optional[List[str]], Optional[int], int, Optional[int]]:
+    """(keys, samples, after, limit) of GET {run}/history; `samples` (a downsample of the whole run)
+    and a page (`after`, `limit`) do not go together."""
     key_list = [k for k in keys.split(",") if k] if keys else None
-    return key_list, int_param("samples", samples, None, 1, MAX_SAMPLES)
+    n = int_param("samples", samples, None, 1, MAX_SAMPLES)
+    page_after = int_param("after", after, -1, -1, 2 ** 63 - 1)
+    page_limit = int_param("limit", limit, None, 1, MAX_SAMPLES)
+    if n is not None and (after is not None or limit is not None):
+        raise bad_request("samples downsamples the whole history: ask for it without after= or limit=")
+    return key_list, n, page_after, page_limit
 
 
 def get_history(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
-                keys: Optional[List[str]], samples: Optional[int]) -> Dict[str, Any]:
+                keys: Optional[List[str]], samples: Optional[int], after: int = -1,
+                limit: Optional[int] = None) -> Dict[str, Any]:
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
         row = _run_row(conn, target, run_id)
-        rows = read_rows(conn, row.id, keys)
+        rows, nxt = read_rows(conn, row.id, keys, after, limit)
     if samples is not None:
         rows = downsample(rows, samples, keys)
-    return {"rows": rows}
+    return {"rows": rows, "next": nxt}
 
 
 def _hidden(kind: Optional[str], path: str, row: Any) -> bool:

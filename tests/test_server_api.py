@@ -12,6 +12,7 @@ from test_server_support import (  # noqa: F401  (fixtures)
     run_record,
     simple_run,
     srv,
+    uniq,
 )
 
 
@@ -150,6 +151,53 @@ def test_runs_are_listed_with_filters(srv):
     assert ids(state="finished") == ["r1"] and ids(state="failed") == ["r2"] and ids(state="running") == ["r3"]
     assert ids(group="g1", tag="a") == ["r1"]
     assert srv.get(f"/api/v1/runs/{user}/p", key, state="sleeping").status_code == 400
+
+
+def test_history_pages_follow_the_cursor_and_skip_chunks_before_it(srv, monkeypatch):
+    from sqlalchemy import select
+
+    from eventlog.server import history as server_history
+    from eventlog.server import schema
+
+    user, key = srv.user()
+    rid = uniq("pg")
+    recs = [run_record(rid)]
+    for i in range(250):
+        recs.append(history(len(recs), i, {"x": float(i), **({"odd": i} if i % 2 else {})}))
+        if i % 50 == 49:
+            recs.append([len(recs), "config", T0, {"update": {"at": i}}])  # not history: never a row
+    srv.upload(user, "p", rid, recs, key, batch=30)
+    url = f"/api/v1/runs/{user}/p/{rid}/history"
+
+    def pages(**params):
+        out, after, n = [], None, 0
+        while True:
+            q = dict(params, **({"after": after} if after is not None else {}))
+            page = srv.get(url, key, **q).json()
+            out.append([r["step"] for r in page["rows"]])
+            after, n = page["next"], n + 1
+            if after is None or n > 100:
+                return out
+
+    got = pages(limit=100)
+    assert [len(p) for p in got] == [100, 100, 50] and sum(got, []) == list(range(250))
+    odd = pages(limit=60, keys="odd")
+    assert [len(p) for p in odd] == [60, 60, 5] and sum(odd, []) == list(range(1, 250, 2))
+    assert pages(limit=250) == [list(range(250))]  # exactly all: no empty page after
+    whole = srv.get(url, key).json()
+    assert whole["next"] is None and len(whole["rows"]) == 250  # without limit: every row, as before
+    assert srv.get(url, key, limit=0).status_code == 400
+    assert srv.get(url, key, samples=10, limit=5).status_code == 400
+    assert srv.get(url, key, after="x").status_code == 400
+    # a page near the end reads only the chunks from the cursor on
+    read = []
+    real = server_history.chunk_records
+    monkeypatch.setattr(server_history, "chunk_records", lambda blob, payload=None: read.append(1) or real(blob, payload))
+    with srv.engine.connect() as conn:
+        pk = conn.execute(select(schema.runs.c.id).where(schema.runs.c.run_id == rid)).scalar_one()
+        rows, nxt = server_history.read_rows(conn, pk, None, len(recs) - 40, 10)
+    after = [r[3]["step"] for r in recs if r[1] == "history" and r[0] > len(recs) - 40]
+    assert len(read) <= 2 and nxt is not None and [r["step"] for r in rows] == after[:10]
 
 
 def test_history_keys_filter_and_samples_keep_the_extremes(srv):
