@@ -24,9 +24,10 @@ import json
 import math
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from .media import is_media_map
+
 FORMATS = ("csv", "jsonl")
 STEP_COLUMN = "_step"
-MEDIA_TYPES = ("image", "histogram", "video", "table")  # eventlog.media.MEDIA_TYPES (not imported: it is heavy)
 Row = Tuple[int, Dict[str, Any]]
 
 
@@ -39,7 +40,7 @@ def flat(data: Dict[str, Any], prefix: str = "", out: Optional[Dict[str, Any]] =
         out = {}
     for k, v in data.items():
         key = f"{prefix}{k}"
-        if type(v) is dict and v.get("_type") not in MEDIA_TYPES:
+        if type(v) is dict and not is_media_map(v):
             flat(v, key + "/", out)
         else:
             out[key] = v
@@ -65,7 +66,8 @@ _strict = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 _lenient = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _dumps(v: Any) -> str:
+def json_text(v: Any) -> str:
+    """Compact JSON (UTF-8 kept), NaN and infinities as the strings "NaN", "Infinity", "-Infinity"."""
     try:  # the common case, all in C: no NaN, no infinity, nothing JSON lacks
         return _strict(v)
     except (ValueError, TypeError):
@@ -74,7 +76,7 @@ def _dumps(v: Any) -> str:
 
 def _media_ref(v: Any) -> Any:
     """What a CSV cell holds for a media map: the file's path, else the map."""
-    if type(v) is dict and v.get("_type") in MEDIA_TYPES and isinstance(v.get("path"), str):
+    if is_media_map(v) and isinstance(v.get("path"), str):
         return v["path"]
     return v
 
@@ -91,10 +93,10 @@ def cell(v: Any) -> Any:
         return "true" if v else "false"
     if t is dict:
         ref = _media_ref(v)
-        return ref if type(ref) is str else _dumps(ref)
+        return ref if type(ref) is str else json_text(ref)
     if t is list:
-        return _dumps([_media_ref(x) for x in v])
-    return _dumps(v)
+        return json_text([_media_ref(x) for x in v])
+    return json_text(v)
 
 
 class _Pieces:
@@ -156,7 +158,7 @@ def jsonl_lines(rows: Iterable[Row], keys: Optional[Sequence[str]] = None, block
                 continue
         obj = {STEP_COLUMN: step, **f}
         obj[STEP_COLUMN] = step
-        parts.append(_dumps(obj))
+        parts.append(json_text(obj))
         if len(parts) >= block_rows:
             parts.append("")
             yield "\n".join(parts)

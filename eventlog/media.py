@@ -47,6 +47,18 @@ def is_media_map(v) -> bool:
     return type(v) is dict and v.get("_type") in MEDIA_TYPES
 
 
+def media_kind(v):
+    """The `_type` of a history value that is a media map or a non-empty list of media maps of one
+    `_type` (spec/format.md section 7), else None."""
+    if is_media_map(v):
+        return v["_type"]
+    if type(v) is list and v and is_media_map(v[0]):
+        kind = v[0]["_type"]
+        if all(is_media_map(m) and m["_type"] == kind for m in v):
+            return kind
+    return None
+
+
 class Prepared:
     """A checked and encoded media value: the map for the record, and the file to store (if any)."""
 
@@ -418,8 +430,7 @@ class Table(Media):
         self._prepared = None  # logged again, the table is encoded again
 
     def _encode(self, key: str) -> Prepared:
-        import json
-
+        from .export import json_text
         from .values import normalize_log_value
 
         columns = self.columns
@@ -443,15 +454,11 @@ class Table(Media):
                     raise MediaError(f"key {key!r}: Table row {i}, column {col!r}: a {type(v).__name__} cell; "
                                      "cells hold numbers, str, bools or None")
                 try:
-                    v = normalize_log_value(f"{key}[{i}][{col}]", v)
+                    cells.append(normalize_log_value(f"{key}[{i}][{col}]", v))
                 except LogValueError as exc:
                     raise MediaError(str(exc)) from None
-                if type(v) is float and not math.isfinite(v):
-                    v = "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
-                cells.append(v)
             out.append(cells)
-        raw = json.dumps({"columns": columns, "data": out}, ensure_ascii=False, separators=(",", ":"),
-                         allow_nan=False).encode()
+        raw = json_text({"columns": columns, "data": out}).encode()  # non-finite floats as "NaN", ...
         return _file_map("table", raw, "json", columns=columns, nrows=len(out))
 
 

@@ -38,7 +38,7 @@ RESUME_WORDS = ("allow", "must", "never", "auto")
 ANONYMOUS_WORDS = ("allow", "never", "must")
 DEFAULT_JOB_TYPE = "train"
 DEFAULT_FINISH_TIMEOUT = 60.0
-DEFAULT_SYSTEM_INTERVAL = 10.0  # eventlog.sysmetrics.DEFAULT_INTERVAL
+DEFAULT_SYSTEM_INTERVAL = 10.0  # seconds between system metrics samples (eventlog/sysmetrics.py)
 DEFAULT_FLUSH_INTERVAL = 1.0  # eventlog.writer.DEFAULT_FLUSH_INTERVAL (not imported: msgpack/zstd cost)
 NAME_MAX = 128
 TAG_MAX = 64
@@ -341,37 +341,27 @@ def resolve(args: dict, env=None) -> Settings:
     s.disable_git = parse_bool(ev, var) if ev is not None else False
     s.console = check_console(*env_lookup("console", env))
     ev, var = env_lookup("finish_timeout", env)
-    if ev is None:
-        s.finish_timeout = DEFAULT_FINISH_TIMEOUT
-    else:
-        try:
-            s.finish_timeout = float(ev)
-        except ValueError:
-            s.finish_timeout = -1.0
-        if not s.finish_timeout >= 0:
-            raise UsageError(f"{var}={ev!r} is not a number of seconds >= 0 (e.g. {var}=60)")
-    var = "EVLOG_SYSTEM_INTERVAL"  # evlog's own: no WANDB_ alias
-    ev = env.get(var)
-    if ev is None or not ev.strip():
-        s.system_interval = DEFAULT_SYSTEM_INTERVAL
-    else:
-        try:
-            s.system_interval = float(ev)
-        except ValueError:
-            s.system_interval = -1.0
-        if not s.system_interval >= 0:
-            raise UsageError(f"{var}={ev!r} is not a number of seconds >= 0 (e.g. {var}=10; 0 turns system "
-                             "metrics off)")
-    var = "EVLOG_FLUSH_INTERVAL"  # evlog's own (wandb has no such setting): no WANDB_ alias
-    ev = env.get(var)
-    if ev is None or not ev.strip():
-        s.flush_interval = DEFAULT_FLUSH_INTERVAL
-    else:
-        try:
-            s.flush_interval = float(ev)
-        except ValueError:
-            s.flush_interval = -1.0
-        if not 0 < s.flush_interval <= 3600:
-            raise UsageError(f"{var}={ev!r} is not a number of seconds > 0 (e.g. {var}=0.2): how long a "
-                             "logged record may wait in memory before it is written to the run's log")
+    s.finish_timeout = _seconds(ev, var, DEFAULT_FINISH_TIMEOUT, lambda v: v >= 0, ">= 0 (e.g. {var}=60)")
+    # evlog's own settings (wandb has none such): no WANDB_ alias
+    var = "EVLOG_SYSTEM_INTERVAL"
+    s.system_interval = _seconds(env.get(var), var, DEFAULT_SYSTEM_INTERVAL, lambda v: v >= 0,
+                                 ">= 0 (e.g. {var}=10; 0 turns system metrics off)")
+    var = "EVLOG_FLUSH_INTERVAL"
+    s.flush_interval = _seconds(env.get(var), var, DEFAULT_FLUSH_INTERVAL, lambda v: 0 < v <= 3600,
+                                "> 0 (e.g. {var}=0.2): how long a logged record may wait in memory before it "
+                                "is written to the run's log")
     return s
+
+
+def _seconds(text, var: str, default: float, ok, what: str) -> float:
+    """An environment variable's number of seconds: `default` when unset or empty; UsageError
+    "VAR='text' is not a number of seconds <what>" unless `ok(value)` ({var} in `what` is VAR)."""
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise UsageError(f"{var}={text!r} is not a number of seconds " + what.format(var=var))
+    return value

@@ -15,7 +15,6 @@ import threading
 import time
 from typing import Callable, Dict, Optional, Tuple
 
-DEFAULT_INTERVAL = 10.0
 GPU_FIELDS = ("utilization.gpu", "memory.used", "memory.total", "temperature.gpu", "power.draw")
 MIB = 1024.0 * 1024.0
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from starlette.responses import StreamingResponse
 
 from eventlog import export
 
-from . import schema as s
 from .errors import ApiError, bad_request
-from .history import chunk_records
+from .history import history_records
 
-PAGE_CHUNKS = 32          # chunks per database read
 BLOCK_BYTES = 64 * 1024   # response body pieces
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
@@ -42,26 +39,9 @@ def run_pk(engine: Engine, principal: Any, entity: str, project: str, run_id: st
 
 
 def rows_of(engine: Engine, pk: int) -> Callable[[], Iterator[export.Row]]:
-    """A `rows` function (eventlog/export.py) over the stored history of run `pk`, in seq order."""
-
-    def rows() -> Iterator[export.Row]:
-        after = -1
-        while True:
-            with engine.connect() as conn:
-                page = conn.execute(
-                    select(s.chunks.c.first_seq, s.chunks.c.data)
-                    .where(s.chunks.c.run_pk == pk, s.chunks.c.history_rows > 0, s.chunks.c.first_seq > after)
-                    .order_by(s.chunks.c.first_seq).limit(PAGE_CHUNKS)
-                ).all()
-            for first_seq, blob in page:
-                for rec in chunk_records(blob):
-                    if rec[1] == "history":
-                        yield rec[3]["step"], rec[3]["data"]
-                after = first_seq
-            if len(page) < PAGE_CHUNKS:
-                return
-
-    return rows
+    """A `rows` function (eventlog/export.py) over the stored history of run `pk`, in seq order,
+    each page of chunks read in a connection of its own."""
+    return lambda: ((step, data) for _, step, data in history_records(engine.connect, pk))
 
 
 def _blocks(lines: Iterator[str]) -> Iterator[bytes]:

@@ -1,8 +1,9 @@
 """Reading a run's history: key filtering and a downsample that keeps the extremes."""
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import msgpack
 import zstandard
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection
 from . import schema as s
 
 MAX_EXTREME_KEYS = 32
+PAGE_CHUNKS = 32  # stored chunks fetched per database read (history_records)
 Row = Dict[str, Any]
 
 
@@ -29,31 +31,47 @@ def chunk_records(blob: bytes, payload: Optional[bytes] = None) -> Iterator[List
     return iter(unpacker)
 
 
+def history_records(connect: Callable[[], ContextManager[Connection]], run_pk: int,
+                    after: int = -1) -> Iterator[Tuple[int, int, Dict[str, Any]]]:
+    """(seq, step, data) of every history record of run `run_pk` after seq `after`, in seq order.
+    Chunks are fetched PAGE_CHUNKS at a time, each page in its own `with connect() as conn`, so a
+    reader that stops early fetches little and a long read holds no transaction open."""
+    c = s.chunks.c
+    chunk_after = -1
+    while True:
+        with connect() as conn:
+            page = conn.execute(
+                select(c.first_seq, c.data)
+                .where(c.run_pk == run_pk, c.history_rows > 0, c.last_seq > after, c.first_seq > chunk_after)
+                .order_by(c.first_seq).limit(PAGE_CHUNKS)
+            ).all()
+        for first_seq, blob in page:
+            for rec in chunk_records(blob):
+                if rec[1] == "history" and rec[0] > after:
+                    yield rec[0], rec[3]["step"], rec[3]["data"]
+            chunk_after = first_seq
+        if len(page) < PAGE_CHUNKS:
+            return
+
+
 def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None, after: int = -1,
               limit: Optional[int] = None) -> Tuple[List[Row], Optional[int]]:
     """(rows, next): the history rows of a run in seq order as {"step", "data"}, from the records
     after seq `after`; with `keys`, only those keys, and rows holding none of them are left out.
     With `limit`, at most that many rows and `next` the cursor of the following page (the seq of
     the last row returned), None when no row follows; chunks ending before `after` are not read."""
-    c = s.chunks.c
-    query = select(c.data).where(c.run_pk == run_pk, c.history_rows > 0, c.last_seq > after).order_by(c.first_seq)
     out: List[Row] = []
     append = out.append
     last_seq = after
-    for (blob,) in conn.execute(query):
-        for rec in chunk_records(blob):
-            if rec[1] != "history" or rec[0] <= after:
+    for seq, step, d in history_records(lambda: contextlib.nullcontext(conn), run_pk, after):
+        if keys:
+            d = {k: d[k] for k in keys if k in d}
+            if not d:
                 continue
-            body = rec[3]
-            d = body["data"]
-            if keys:
-                d = {k: d[k] for k in keys if k in d}
-                if not d:
-                    continue
-            if limit is not None and len(out) == limit:
-                return out, last_seq
-            append({"step": body["step"], "data": d})
-            last_seq = rec[0]
+        if limit is not None and len(out) == limit:
+            return out, last_seq
+        append({"step": step, "data": d})
+        last_seq = seq
     return out, None
 
 

@@ -17,6 +17,8 @@ from sqlalchemy.engine import Connection
 
 from starlette.responses import Response
 
+from eventlog.media import media_kind
+
 from . import chunkindex
 from . import schema as s
 
@@ -66,22 +68,6 @@ def file_response(path: str, data: bytes, range_header: Optional[str]) -> Respon
     return Response(data[start:end + 1], status_code=206, media_type=ctype, headers=headers)
 
 
-MEDIA_KINDS = ("image", "histogram", "video", "table")
-
-
-def media_value(v: Any) -> Optional[str]:
-    """The `_type` of a history value that is a media map or a list of media maps of one type
-    (spec/format.md section 7), else None."""
-    if type(v) is dict:
-        kind = v.get("_type")
-        return kind if kind in MEDIA_KINDS else None
-    if type(v) is list and v and type(v[0]) is dict:
-        kind = v[0].get("_type")
-        if kind in MEDIA_KINDS and all(type(m) is dict and m.get("_type") == kind for m in v):
-            return kind
-    return None
-
-
 def describe(m: Any) -> str:
     """A media value in a few words (tables of the dashboard; EV.fmtValue says the same)."""
     if type(m) is list:
@@ -98,7 +84,7 @@ def _media_items(data: Dict[str, Any], prefix: str, out: Dict[str, List[Any]], s
     for k, v in data.items():
         if depth > 32:
             continue
-        if media_value(v) is not None:
+        if media_kind(v) is not None:
             out.setdefault(f"{prefix}{k}", []).append((step, v))
         elif type(v) is dict:
             _media_items(v, f"{prefix}{k}/", out, step, depth + 1)
@@ -147,7 +133,7 @@ def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: 
     out = {}
     for key in sorted(found):
         items = found[key]
-        out[key] = {"type": media_value(items[-1][1]), "steps": [st for st, _ in items], "items": [m for _, m in items]}
+        out[key] = {"type": media_kind(items[-1][1]), "steps": [st for st, _ in items], "items": [m for _, m in items]}
     return {"media": out, "last_step": row.last_step, "state": row.state}
 
 
@@ -156,18 +142,10 @@ def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: 
 # two handlers serve the same data under /-/ for it (wired in server/web/handlers.routes).
 async def web_media(web: Any, request: Any) -> Response:
     """GET /-/api/runs/{entity}/{project}/{run_id}/media: media_index for the page's scripts."""
+    from .views import run_answer
     from .web.data import hide
-    from .errors import ApiError
-    from .wire import dumps
 
-    pp = request.path_params
-    principal = await web.reader(request)
-    try:
-        out = await web.srv.call(media_index, web.engine, principal, pp["entity"], pp["project"], pp["run_id"])
-    except ApiError as exc:
-        raise hide(exc) from None
-    return Response(await web.srv.call(dumps, out), media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return await run_answer(web.srv, await web.reader(request), request, media_index, refuse=hide)
 
 
 async def web_file(web: Any, request: Any) -> Response:

@@ -82,19 +82,13 @@ def output_page(engine: Engine, principal: Any, entity: str, project: str, run_i
     return {"output": items, "next": items[-1][0] if items else after, "more": more, "state": row.state}
 
 
-async def api_output(srv: Any, principal: Any, request: Any, refuse=lambda e: e) -> Response:
+async def api_output(srv: Any, principal: Any, request: Any, refuse=None) -> Response:
     """GET {run}/output and its dashboard copy (whose refusals `refuse` turns into 404)."""
-    from .errors import ApiError
-    from .wire import dumps
+    from .views import run_answer
 
-    pp, q = request.path_params, request.query_params
-    after, limit = parse_query(q.get("after"), q.get("limit"))
-    try:
-        out = await srv.call(output_page, srv.engine, principal, pp["entity"], pp["project"], pp["run_id"],
-                             after, limit)
-    except ApiError as exc:
-        raise refuse(exc) from None
-    return Response(await srv.call(dumps, out), media_type="application/json", headers={"Cache-Control": "no-store"})
+    q = request.query_params
+    return await run_answer(srv, principal, request, output_page, *parse_query(q.get("after"), q.get("limit")),
+                            refuse=refuse)
 
 
 def web_routes(web: Any) -> list:

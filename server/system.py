@@ -63,15 +63,10 @@ def system_metrics(engine: Engine, principal: Any, entity: str, project: str, ru
     return {"start": start, "state": row.state, "metrics": out}
 
 
-async def api_system(srv: Any, principal: Any, request: Any, refuse=lambda e: e) -> Response:
+async def api_system(srv: Any, principal: Any, request: Any, refuse=None) -> Response:
     """GET {run}/system and its dashboard copy (whose refusals `refuse` turns into 404)."""
-    from .errors import ApiError, int_param
-    from .wire import dumps
+    from .errors import int_param
+    from .views import run_answer
 
-    pp = request.path_params
     n = int_param("samples", request.query_params.get("samples"), DEFAULT_SAMPLES, 2, MAX_SAMPLES)
-    try:
-        out = await srv.call(system_metrics, srv.engine, principal, pp["entity"], pp["project"], pp["run_id"], n)
-    except ApiError as exc:
-        raise refuse(exc) from None
-    return Response(await srv.call(dumps, out), media_type="application/json", headers={"Cache-Control": "no-store"})
+    return await run_answer(srv, principal, request, system_metrics, n, refuse=refuse)

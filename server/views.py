@@ -152,6 +152,22 @@ def get_history(engine: Engine, principal: Optional[Principal], entity: str, pro
     return {"rows": rows, "next": nxt}
 
 
+async def run_answer(srv: Any, principal: Optional[Principal], request: Any, fn: Any, *args: Any,
+                     refuse: Any = None) -> Any:
+    """The JSON answer (not cached) of `fn(engine, principal, entity, project, run_id, *args)` for a
+    run's route, run off the event loop; `refuse` turns a refusal into another (the dashboard's 404)."""
+    from starlette.responses import Response
+
+    from .wire import dumps
+
+    pp = request.path_params
+    try:
+        out = await srv.call(fn, srv.engine, principal, pp["entity"], pp["project"], pp["run_id"], *args)
+    except ApiError as exc:
+        raise (refuse(exc) if refuse else exc) from None
+    return Response(await srv.call(dumps, out), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
 def _hidden(kind: Optional[str], path: str, row: Any) -> bool:
     if kind in HIDDEN_KINDS:
         return True

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from eventlog import Cursor, Record
+# is_media: a media map of a history record (spec/format.md "Media"); media_kind: the `_type` of a
+# media map or of a list of them
+from eventlog.media import is_media_map as is_media, media_kind  # noqa: F401  (the sinks' helpers)
+# flatten: nested maps as one level, {"a": {"b": 1}} -> {"a/b": 1}; media maps are values, not nesting
+from eventlog.export import flat as flatten  # noqa: F401
 
 SINKS_DIR = "sinks"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -187,26 +192,6 @@ def read_json(path: Path) -> Optional[Dict[str, Any]]:
 
 
 # ------------------------------------------------------------- value helpers
-MEDIA_TYPES = ("image", "histogram", "video", "table")  # eventlog.media.MEDIA_TYPES
-
-
-def is_media(value: Any) -> bool:
-    """A media map of a history record (`{"_type": "image", ...}`, spec/format.md "Media")."""
-    return type(value) is dict and value.get("_type") in MEDIA_TYPES
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "", sep: str = "/") -> Dict[str, Any]:
-    """Nested maps as one level: {"a": {"b": 1}} -> {"a/b": 1}. Media maps are values, not nesting."""
-    out: Dict[str, Any] = {}
-    for key, value in data.items():
-        k = f"{prefix}{key}"
-        if isinstance(value, dict) and not is_media(value):
-            out.update(flatten(value, k + sep, sep))
-        else:
-            out[k] = value
-    return out
-
-
 def numeric(value: Any) -> Optional[float]:
     """The value as a float when it is a plain number or bool, else None."""
     if isinstance(value, bool):

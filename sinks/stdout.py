@@ -28,6 +28,7 @@ from .base import (
     env_value,
     flatten,
     is_media,
+    media_kind,
     read_json,
 )
 
@@ -54,7 +55,7 @@ def sync_command(folder: Any) -> str:
 
 
 def fmt_value(v: Any) -> str:
-    if type(v) is list and v and all(is_media(m) for m in v):
+    if type(v) is list and media_kind(v):
         return f"{len(v)} x {fmt_value(v[0])}"
     if is_media(v):
         kind = v.get("_type")

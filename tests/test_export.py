@@ -176,14 +176,14 @@ def test_the_server_streams_the_same_bytes_as_the_command(ev, srv, tmp_path):
 
 
 def test_a_run_of_many_chunks_is_read_a_page_at_a_time(srv):
-    from eventlog.server import export as server_export
+    from eventlog.server import history as server_history
 
     user, key = srv.user()
     n = 5 * 40 + 7  # 41 chunks of 5 records (the run record first): more than one page of chunks
     recs = [run_record("many")] + [history(1 + i, i, {"x": float(i), **({"late": i} if i > 150 else {})})
                                    for i in range(n)]
     srv.upload(user, "big", "many", recs, key, batch=5)
-    assert server_export.PAGE_CHUNKS < 41
+    assert server_history.PAGE_CHUNKS < 41
     table = parse_csv(srv.get(f"/api/v1/runs/{user}/big/many/export", key).text)
     assert table[0] == ["_step", "x", "late"]
     assert [int(r[0]) for r in table[1:]] == list(range(n))

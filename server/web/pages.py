@@ -14,7 +14,9 @@ from urllib.parse import quote
 
 from eventlog import __version__
 
-from ..media import describe, media_value
+from eventlog.media import media_kind
+
+from ..media import describe
 from ..wire import jsonable
 
 STATIC = "/-/static"
@@ -190,7 +192,7 @@ def _kv_table(d: Dict[Any, Any], ident: str) -> str:
 def _show(v: Any) -> str:
     if isinstance(v, str):
         return v
-    if media_value(v) is not None:  # media: shown under Media
+    if media_kind(v) is not None:  # media: shown under Media
         return describe(v)
     return json.dumps(jsonable(v), ensure_ascii=False)
 

@@ -93,33 +93,20 @@
      `fit` is the width small images are scaled up to (pixels kept sharp), large ones fit the column */
   function render(slot, type, item, alt, fit) {
     slot.caption.textContent = item.caption || "";
-    if (type === "table") {
-      if (!slot.view.classList.contains("media-table")) {
-        const next = viewFor(type, null, false);
-        slot.view.replaceWith(next);
-        slot.view = next;
-      }
-      slot.view.setAttribute("aria-label", alt);
-      drawTable(slot.view, item);
-      return;
-    }
-    if (type === "histogram") {
-      if (slot.view.tagName !== "CANVAS") {
-        const next = viewFor(type, null, fit < 256);
-        slot.view.replaceWith(next);
-        slot.view = next;
-      }
-      slot.view.setAttribute("aria-label", alt);
-      drawHistogram(slot.view, item);
-      return;
-    }
-    const url = fileUrl(item.path);
-    const wantVideo = type === "video" && VIDEO_TAGS[item.format];
-    if (wantVideo !== (slot.view.tagName === "VIDEO") || slot.view.tagName === "CANVAS" || slot.view.tagName === "DIV") {
+    /* the element this value needs (viewFor's tag); the slot's view is swapped when it has another */
+    const tag = type === "table" ? "DIV" : type === "histogram" ? "CANVAS"
+      : type === "video" && VIDEO_TAGS[item.format] ? "VIDEO" : "IMG";
+    if (slot.view.tagName !== tag) {
       const next = viewFor(type, item.format, fit < 256);
       slot.view.replaceWith(next);
       slot.view = next;
     }
+    if (tag === "DIV" || tag === "CANVAS") {
+      slot.view.setAttribute("aria-label", alt);
+      if (tag === "DIV") drawTable(slot.view, item); else drawHistogram(slot.view, item);
+      return;
+    }
+    const url = fileUrl(item.path);
     if (slot.view.getAttribute("src") !== url) {
       slot.view.setAttribute("src", url);
       if (item.width && item.height) {
