@@ -22,8 +22,8 @@
     status.textContent = lines.length ? "" : "no run logged " + metric;
   }
 
-  Promise.all(d.runs.map((r) => EV.api("/-/api/runs/" + EV.enc(d.entity) + "/" + EV.enc(d.project) + "/" +
-      EV.enc(r.id) + "/series?samples=2000"))).then((all) => {
+  Promise.all(d.runs.map((r) => EV.api("/-/api/runs/" + EV.runPath(d.entity, d.project, r.id) +
+      "/series?samples=2000"))).then((all) => {
     all.forEach((x) => series.push(x.series));
     const keys = new Set();
     all.forEach((x) => Object.keys(x.series).forEach((k) => keys.add(k)));

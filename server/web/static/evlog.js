@@ -14,6 +14,8 @@
     return m ? m.getAttribute("content") : "";
   };
   EV.enc = encodeURIComponent;
+  /* a run's part of the URLs that name it (/-/api/runs/..., /-/files/..., /api/v1/runs/...) */
+  EV.runPath = (entity, project, id) => EV.enc(entity) + "/" + EV.enc(project) + "/" + EV.enc(id);
 
   EV.api = async function (url, opts) {
     opts = Object.assign({ credentials: "same-origin", headers: {} }, opts || {});

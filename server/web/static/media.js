@@ -6,7 +6,7 @@
   const box = document.getElementById("media");
   if (!EV || !box) return;
   const run = EV.data();
-  const base = EV.enc(run.entity) + "/" + EV.enc(run.project) + "/" + EV.enc(run.id);
+  const base = EV.runPath(run.entity, run.project, run.id);
   const api = "/-/api/runs/" + base + "/media";
   const panels = new Map();
   const VIDEO_TAGS = { mp4: true, webm: true, ogg: true };

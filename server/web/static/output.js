@@ -8,7 +8,7 @@
   const box = document.getElementById("logs");
   if (!EV || !box) return;
   const run = EV.data();
-  const api = "/-/api/runs/" + EV.enc(run.entity) + "/" + EV.enc(run.project) + "/" + EV.enc(run.id) + "/output";
+  const api = "/-/api/runs/" + EV.runPath(run.entity, run.project, run.id) + "/output";
   const MAX_LINES = 10000;
   let lines = [];     /* the last lines, in order: {stream, raw, node} */
   let total = 0;      /* lines ever started */

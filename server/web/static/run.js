@@ -3,8 +3,8 @@
 (function () {
   const EV = window.EV;
   let run = EV.data();
-  const runApi = "/-/api/runs/" + EV.enc(run.entity) + "/" + EV.enc(run.project) + "/" + EV.enc(run.id);
-  const patchUrl = "/api/v1/runs/" + EV.enc(run.entity) + "/" + EV.enc(run.project) + "/" + EV.enc(run.id);
+  const runApi = "/-/api/runs/" + EV.runPath(run.entity, run.project, run.id);
+  const patchUrl = "/api/v1/runs/" + EV.runPath(run.entity, run.project, run.id);
   const charts = new Map();
   const controls = EV.chartControls();
   const chartBox = document.getElementById("charts");

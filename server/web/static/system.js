@@ -6,7 +6,7 @@
   const box = document.getElementById("system-charts");
   if (!EV || !box) return;
   const run = EV.data();
-  const api = "/-/api/runs/" + EV.enc(run.entity) + "/" + EV.enc(run.project) + "/" + EV.enc(run.id) + "/system";
+  const api = "/-/api/runs/" + EV.runPath(run.entity, run.project, run.id) + "/system";
   const charts = new Map();
   /* CPU first, then memory, disk, network, GPUs */
   const ORDER = ["cpu", "proc.cpu", "memory", "proc.memory_rss_mib", "disk", "network.sent_mib", "network.recv_mib"];
