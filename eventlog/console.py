@@ -5,7 +5,9 @@
 stream first, unchanged (the terminal sees what it always saw), and the text is kept. A thread
 appends what was kept every TICK seconds, up to its last newline (a partial line, such as a
 progress bar redrawn with "\\r", waits for its newline up to MAX_AGE seconds); MAX_PENDING
-characters are appended at once. So a print costs a few microseconds, not a record. Output of C
+characters are appended at once (the thread is woken for them). Only that thread (and `stop()`)
+appends, never a print itself: a print may come from code holding the run's lock, which appending
+takes. So a print costs a few microseconds, not a record. Output of C
 code or child processes writing to the file descriptors directly is not seen (wandb's "wrap"
 mode). Capture never raises into the program: text the log cannot take (the run finished, a
 forked child, ...) only reaches the terminal. `EVLOG_CONSOLE=off` turns it off.
@@ -33,12 +35,15 @@ def _forked_child() -> None:
 
 class StreamTee:
     """A text stream that writes through to `stream` and hands the text to `emit(name, text)`
-    (whole lines at `tick()`, everything at `drain()`)."""
+    (whole lines at `tick()`, everything at `drain()`); `wake()` is called when MAX_PENDING
+    characters are held."""
 
-    def __init__(self, stream: Any, name: str, emit: Callable[[str, str], None]) -> None:
+    def __init__(self, stream: Any, name: str, emit: Callable[[str, str], None],
+                 wake: Callable[[], None] = lambda: None) -> None:
         self._stream = stream
         self._name = name
         self._emit = emit
+        self._wake = wake
         self._lock = threading.Lock()
         self._pending: List[str] = []
         self._size = 0
@@ -56,7 +61,7 @@ class StreamTee:
                 self._size += len(s)
                 full = self._size >= MAX_PENDING
             if full:
-                self.drain()
+                self._wake()
         return n
 
     def writelines(self, lines: Any) -> None:
@@ -64,13 +69,13 @@ class StreamTee:
             self.write(line)
 
     def tick(self, now: float) -> None:
-        """Append the whole lines held, and a partial line older than MAX_AGE."""
+        """Append the whole lines held, and a partial line older than MAX_AGE or MAX_PENDING long."""
         with self._lock:
             if not self._pending:
                 return
             text = "".join(self._pending)
             cut = text.rfind("\n") + 1
-            if cut == len(text) or now - self._first >= MAX_AGE:
+            if cut == len(text) or now - self._first >= MAX_AGE or len(text) >= MAX_PENDING:
                 out, rest = text, ""
             else:
                 out, rest = text[:cut], text[cut:]
@@ -112,19 +117,22 @@ class Capture:
 
     def __init__(self, emit: Callable[[str, str], None]) -> None:
         self.tees = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
             if stream is None:  # pythonw, some embedded interpreters
                 continue
-            tee = StreamTee(stream, name, emit)
+            tee = StreamTee(stream, name, emit, self._wake.set)
             setattr(sys, name, tee)
             self.tees[name] = tee
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evlog-console", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(TICK):
+        while not self._stop.is_set():
+            self._wake.wait(TICK)
+            self._wake.clear()
             now = time.monotonic()
             for tee in self.tees.values():
                 tee.tick(now)
@@ -133,6 +141,7 @@ class Capture:
         """Append what is held and restore the streams (unless something replaced our wrapper since:
         then it stays, passing writes through)."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
         for name, tee in self.tees.items():

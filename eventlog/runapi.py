@@ -436,15 +436,20 @@ class Run:
             self._leave()
 
     def _output(self, stream: str, text: str) -> None:
-        """What the program printed (eventlog/console.py): an `output` record. Not under the run's
-        lock: a print may come from code that holds it (a warning raised inside log())."""
-        if not self._blocked:
-            self._writer.append("output", {"stream": stream, "text": text})
+        """What the program printed (eventlog/console.py): an `output` record. Called by the
+        capture's thread, never by a print; under the lock, so nothing lands after an exit record."""
+        self._append_unless_ended("output", {"stream": stream, "text": text})
 
     def _system(self, metrics: dict) -> None:
         """A sample of the system (eventlog/sysmetrics.py): a `system` record."""
-        if not self._blocked:
-            self._writer.append("system", {"metrics": metrics})
+        self._append_unless_ended("system", {"metrics": metrics})
+
+    def _append_unless_ended(self, type_: str, body: dict) -> None:
+        """A record from a background thread of the run: dropped once the session has ended (a
+        finish, a signal's exit record, a fork)."""
+        with self._lock:
+            if not self._blocked:
+                self._writer.append(type_, body)
 
     def _refuse_step(self, step: int, data: dict) -> None:
         msg = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,3 +180,44 @@ def test_the_log_gets_every_write_in_order_and_whole_lines(writes):
     tee.tick(time.monotonic() + console.MAX_AGE)  # an old partial line goes too
     assert "".join(sent) == "".join(texts)
     assert tee.getvalue() == "".join(texts)  # the real stream, through the wrapper
+
+
+def test_no_output_or_sample_lands_after_the_exit_record_of_an_interrupted_session(tmp_path):
+    """A thread prints all the time and samples are taken every 10 ms while SIGINT ends the session:
+    the capture and sampler threads append under the run's lock, so the exit record stays last."""
+    script = write(tmp_path / "train.py", """
+        import sys, threading, time
+        import eventlog as wandb
+        run = wandb.init(project="console")
+
+        def chatter():
+            i = 0
+            while True:
+                print(f"chatter {i}")
+                i += 1
+                time.sleep(0.0005)
+
+        threading.Thread(target=chatter, daemon=True).start()
+        print("ready", file=sys.stderr, flush=True)
+        try:
+            while True:
+                wandb.log({"x": 1.0})
+        except KeyboardInterrupt:
+            time.sleep(0.5)  # the threads go on printing and sampling after the exit record
+    """)
+    for _ in range(3):
+        for old in (tmp_path / "evlog").glob("run-*"):
+            shutil.rmtree(old)
+        proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path,
+                                env=scrubbed_env(tmp_path, EVLOG_SYSTEM_INTERVAL="0.01"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stderr.readline().strip() == "ready"
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        recs = records(only_run_folder(tmp_path))
+        assert recs[-1].type == "exit" and recs[-1].body["interrupted"] is True, [r.type for r in recs[-5:]]
+        assert of_type(recs, "output") and of_type(recs, "system")
