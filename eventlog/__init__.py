@@ -53,28 +53,61 @@ _LAZY = {
     "FORMAT_VERSION": ".segment",
     "Record": ".segment",
     "LogWriter": ".writer",
-    # media values for log() (eventlog/media.py; Pillow/numpy are imported only when one is logged)
+    # media values for log() (eventlog/media/; Pillow/numpy are imported only when one is logged)
     "Image": ".media",
     "Histogram": ".media",
     "Video": ".media",
     "Table": ".media",
     "MediaError": ".media",
+    "Audio": ".media",
+    "Html": ".media",
+    # the wandb API beyond init/log (eventlog/runops: on the current run; eventlog/compat: wandb's helpers)
+    "define_metric": ".runops.metrics",
+    "watch": ".runops.watch",
+    "unwatch": ".runops.watch",
+    "log_artifact": ".runops.artifacts",
+    "use_artifact": ".runops.artifacts",
+    "alert": ".runops.alerts",
+    "AlertLevel": ".runops.alerts",
+    "log_code": ".runops.code",
+    "mark_preempting": ".runops.wandbrun",
+    "_attach": ".runops.attach",
+    "Artifact": ".artifacts",
+    "Api": ".client.readapi",
+    "Settings": ".compat.settings",
+    "login": ".compat.login",
+    "termlog": ".compat.term",
+    "termwarn": ".compat.term",
+    "termerror": ".compat.term",
+    "termsetup": ".compat.term",
+    "require": ".compat.misc",
+    "setup": ".compat.misc",
+    "teardown": ".compat.misc",
+    "sweep": ".compat.misc",
+    "agent": ".compat.misc",
+    "controller": ".compat.misc",
 }
+# names that are submodules (`wandb.plot.line(...)`)
+_LAZY_MODULES = {"plot": ".media.plot"}
 
 
 def __getattr__(name: str):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'eventlog' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(mod, __name__), name)
+    mod = _LAZY_MODULES.get(name)
+    if mod is not None:
+        value = importlib.import_module(mod, __name__)
+    else:
+        mod = _LAZY.get(name)
+        if mod is None:
+            raise AttributeError(f"module 'eventlog' has no attribute {name!r}")
+        value = getattr(importlib.import_module(mod, __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
 
 
 __all__ = [

@@ -31,6 +31,7 @@ from .runconfig import Config, load_defaults, normalize as normalize_config, sou
 from .runsummary import Summary
 from .settings import RESUME_WORDS, check_tags, resolve
 from .media import MediaBatch
+from .runops import RunOps
 from .values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
 
 _MAX_WARNING_RECORDS = 100
@@ -112,7 +113,7 @@ def _check_step(step) -> int:
     return s
 
 
-class Run:
+class Run(RunOps):
     """One run: what `init()` returns. Use `log()`, `config`, `summary`, `finish()`, or `with run:`.
 
     Do not construct it directly; call `eventlog.init()`.

@@ -21,7 +21,7 @@ import os
 import struct
 import threading
 
-from .errors import LogValueError
+from ..errors import LogValueError
 
 
 class MediaError(LogValueError, ValueError):
@@ -430,8 +430,8 @@ class Table(Media):
         self._prepared = None  # logged again, the table is encoded again
 
     def _encode(self, key: str) -> Prepared:
-        from .export import json_text
-        from .values import normalize_log_value
+        from ..export import json_text
+        from ..values import normalize_log_value
 
         columns = self.columns
         if not all(isinstance(c, str) and c for c in columns):

@@ -1,0 +1,2 @@
+"""`wandb.wandb_run` (the old path Lightning imports `Run` from): evlog's Run."""
+from eventlog import Run  # noqa: F401
