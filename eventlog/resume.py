@@ -205,7 +205,7 @@ def connect(s, entity, project, run_id):
     from . import api
 
     try:
-        login = api.resolve_online(entity, project, anonymous=s.anonymous, force=s.force)
+        login = api.resolve_online(entity, project, anonymous=s.anonymous, force=s.force, env=s.env)
     except ServerUnreachableError as exc:
         if s.force:
             raise

@@ -235,7 +235,7 @@ class Settings:
         "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",
         "sync_tensorboard", "resume", "reinit", "anonymous", "force", "magic", "id", "monitor_gym",
         "allow_val_change", "mode", "mode_requested", "silent", "disable_git", "finish_timeout", "flush_interval",
-        "console", "system_interval", "sources",
+        "console", "system_interval", "sources", "env",
     )
 
     def __init__(self) -> None:
@@ -264,6 +264,7 @@ def resolve(args: dict, env=None) -> Settings:
     environment and defaults."""
     env = os.environ if env is None else env
     s = Settings()
+    s.env = None if env is os.environ else dict(env)  # what the run's syncer process gets, when not os.environ
 
     def pick(setting: str):
         """(value, where) from the argument, else the environment; where names it for messages."""

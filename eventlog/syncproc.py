@@ -50,15 +50,17 @@ def start_syncer(
     *,
     parent_pid: Optional[int] = None,
     sinks: Optional[str] = None,
+    env: Optional[dict] = None,
 ) -> Optional[SyncerHandle]:
     """Start the one background syncer process of a run; None when no syncer is installed or the
     sinks are switched off (EVLOG_SINKS=none).
 
     Returns at once (the syncer imports what it needs itself). The syncer's stdout and stderr are
     the caller's, so the stdout sink prints on the program's terminal; it runs in its own session
-    so Ctrl-C in the terminal reaches only the training process.
+    so Ctrl-C in the terminal reaches only the training process. `env`: its environment (default:
+    this process's), e.g. with the variables that `init(settings=...)` set.
     """
-    chosen = sinks if sinks is not None else os.environ.get("EVLOG_SINKS")
+    chosen = sinks if sinks is not None else (os.environ if env is None else env).get("EVLOG_SINKS")
     if chosen is not None and chosen.strip().lower() in _OFF:
         return None
     try:  # is the sinks package installed? (find_spec of it imports only `eventlog`, not the sinks)
@@ -72,7 +74,8 @@ def start_syncer(
     if sinks is not None:
         cmd += ["--sinks", sinks]
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                                env=env)
     except OSError as exc:
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); "
                          f"deliver the run later with: evlog sync {shlex.quote(str(folder))}\n")
