@@ -39,7 +39,7 @@ _SAVE_POLICIES = ("live", "now", "end")
 INIT_ARGUMENTS = (
     "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",
     "sync_tensorboard", "resume", "reinit", "anonymous", "force", "magic", "id", "monitor_gym",
-    "allow_val_change", "mode",
+    "allow_val_change", "mode", "settings", "config_exclude_keys", "config_include_keys",
 )
 
 
@@ -740,15 +740,9 @@ class Run(RunOps):
             self._finish(1, _error_map(exc_type, exc), interrupted)
         return False
 
-    # ------------------------------------------------------- wandb compatibility
-    def get_url(self):
-        return self._url
-
+    # ------------------------------------------------------- wandb compatibility (more: eventlog/runops/)
     def project_name(self):
         return self._project
-
-    def mark_preempting(self) -> None:
-        """Accepted for compatibility; preemption is handled by the signal handlers."""
 
 
 # --------------------------------------------------------------- module-level API
@@ -984,7 +978,7 @@ def _online(s, run_id):
     from .errors import ServerUnreachableError
 
     try:
-        login = api.resolve_online(s.entity, s.project, anonymous=s.anonymous, force=s.force)
+        login = api.resolve_online(s.entity, s.project, anonymous=s.anonymous, force=s.force, env=s.env)
     except ServerUnreachableError as exc:
         if s.force:
             raise
@@ -1101,7 +1095,7 @@ def _launch(s, run) -> Run:
     from .syncproc import start_syncer
 
     try:
-        run._syncer = start_syncer(folder, parent_pid=os.getpid())
+        run._syncer = start_syncer(folder, parent_pid=os.getpid(), env=s.env)
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); sync later with: evlog sync {folder}\n")
     if s.sync_tensorboard or s.monitor_gym or s.magic:
@@ -1123,11 +1117,25 @@ def _launch(s, run) -> Run:
     return run
 
 
+def _filter_config(config, include, exclude) -> dict:
+    """init()'s config with only `include`d keys, or without `exclude`d ones (not both, as wandb)."""
+    if include is not None and exclude is not None:
+        raise UsageError("init(): give config_include_keys or config_exclude_keys, not both")
+    for name, keys in (("config_include_keys", include), ("config_exclude_keys", exclude)):
+        if keys is not None and (isinstance(keys, str) or not all(isinstance(k, str) for k in keys)):
+            raise ArgumentTypeError(f"{name} must be a list of str, got {keys!r}")
+    src = source_to_dict(config, "config")
+    if include is not None:
+        return {k: v for k, v in src.items() if k in set(include)}
+    return {k: v for k, v in src.items() if k not in set(exclude)}
+
+
 def init(
     *,
     project=None, entity=None, save_code=None, group=None, job_type=None, name=None, notes=None,
     config=None, tags=None, dir=None, sync_tensorboard=None, resume=None, reinit=None, anonymous=None,  # noqa: A002
     force=None, magic=None, id=None, monitor_gym=None, allow_val_change=None, mode=None,  # noqa: A002
+    settings=None, config_exclude_keys=None, config_include_keys=None,
     **unknown,
 ) -> Run:
     """Start a run and return it; also sets `eventlog.run`, `eventlog.config`, `eventlog.summary`.
@@ -1136,9 +1144,15 @@ def init(
     ArgumentTypeError, a wrong value UsageError, both naming the argument). Environment variables
     (EVLOG_*, then WANDB_*) fill in what the arguments leave out; see README "Environment variables".
     While a run is active, init() returns it with a ReinitWarning unless reinit=True, which
-    finishes it and starts a new one.
+    finishes it and starts a new one. `settings` (an eventlog.Settings or a dict of wandb's Settings
+    fields) fills in what the arguments leave out (eventlog/compat/settings.py);
+    `config_include_keys` / `config_exclude_keys` filter `config` as wandb does.
     """
     global _ever_started
+    for wandb_only in ("fork_from", "resume_from"):
+        if wandb_only in unknown:
+            raise UsageError(f"init({wandb_only}=...) (forking or rewinding a run) is not supported by evlog; "
+                             "use resume=\"allow\" with id= to continue a run")
     if unknown:
         import difflib
 
@@ -1154,7 +1168,14 @@ def init(
         reinit=reinit, anonymous=anonymous, force=force, magic=magic, id=id, monitor_gym=monitor_gym,
         allow_val_change=allow_val_change, mode=mode,
     )
-    s = resolve(args)
+    env = None
+    if settings is not None:
+        from .compat.settings import apply
+
+        env = apply(settings, args, os.environ)
+    if config_include_keys is not None or config_exclude_keys is not None:
+        args["config"] = _filter_config(args["config"], config_include_keys, config_exclude_keys)
+    s = resolve(args, env)
     with _glock:
         cur = _current
         if cur is not None and (cur._forked or cur._finished):
