@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a fresh machine, then runs them. README's test command.
 # System packages (PostgreSQL for the server suite) come from apt when missing; Python packages
-# go into .venv. Extra arguments are passed to pytest.
+# go into .venv (the frameworks extra: torch 2.13 CPU, transformers, Lightning, accelerate, optuna for
+# tests/test_frameworks.py). Extra arguments are passed to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -20,5 +21,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test,server]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,server,frameworks]'
 exec .venv/bin/python -m pytest "$@"
