@@ -284,3 +284,22 @@ def test_login_checks_and_stores_the_key_and_project_url_follows(server, tmp_pat
         assert run.project_url == f"{server.url}/{user}/compat"
     finally:
         run.finish()
+
+
+def test_wandb_util_env_apis_and_data_types_exist_and_unknown_attributes_are_attribute_errors(tmp_path):
+    p = run_py("""
+        import json, os
+        import eventlog.compat.wandb
+        import wandb, wandb.util, wandb.env
+        from wandb.apis import PublicApi
+        wandb.env.set_project("from-env")
+        print(json.dumps({
+            "id": wandb.util.generate_id(), "project": os.environ["WANDB_PROJECT"],
+            "api": PublicApi is wandb.Api, "image": wandb.data_types.Image is wandb.Image,
+            "no_keras": hasattr(wandb, "keras_integration_xyz"),
+        }))
+    """, tmp_path)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert len(out["id"]) == 8 and out["id"].isalnum() and out["project"] == "from-env"
+    assert out["api"] and out["image"] and out["no_keras"] is False

@@ -18,8 +18,7 @@ WANDB_API_VERSION = "0.19.11"
 __version__ = f"{WANDB_API_VERSION}+evlog.{_evlog.__version__}"
 
 # submodules frameworks import by attribute (`wandb.sdk.wandb_run.Run`) are imported on first use
-_SUBMODULES = ("sdk", "errors", "util", "wandb_run", "env", "apis", "plot", "data_types", "integration",
-               "wandb_sdk", "sdk.lib", "sdk.lib.config_util")
+_SUBMODULES = ("sdk", "errors", "util", "wandb_run", "env", "apis", "data_types")
 
 
 def __getattr__(name: str):
