@@ -84,6 +84,12 @@ class RunFinishedError(Error, RuntimeError):
     """The run was finished; it takes no more data. Start another with init()."""
 
 
+class RunDetachedError(Error, RuntimeError):
+    """A process attached to a run (eventlog._attach, a pickled Run) lost the process that owns the
+    run: it ended without finishing it. The call that raised was not applied; the message says
+    where the run's data is."""
+
+
 # ----------------------------------------------------------------------------- resume (issue 6)
 class ResumeError(UsageError):
     """init(resume=...) cannot do what was asked; the message names the run id and what to do."""
@@ -101,6 +107,31 @@ class RunInUseError(ResumeError):
     """The run to resume is still being written by a live process (it holds the log's lock)."""
 
 
+# ----------------------------------------------------------------------------- the read API (issue 13)
+class NotFoundError(Error, LookupError):
+    """The read API (eventlog.Api) asked the server for something it does not have; the message names the path."""
+
+
+class NoSuchProjectError(NotFoundError):
+    """No such project in a readable entity."""
+
+
+class NoSuchRunError(NotFoundError):
+    """No run with that id in the project."""
+
+
+class NoSuchFileError(NotFoundError):
+    """No such file in the run (or not uploaded yet)."""
+
+
+class FilterError(UsageError):
+    """`Api.runs()` got a filter or order it does not support; the message names the operator or field."""
+
+
+class ReadOnlyError(UsageError):
+    """A change the server cannot store was asked of a run read through eventlog.Api (e.g. its config)."""
+
+
 class EvlogWarning(UserWarning):
     """Base class of the warnings evlog emits."""
 
@@ -111,3 +142,21 @@ class StepWarning(EvlogWarning):
 
 class ReinitWarning(EvlogWarning):
     """init() was called while a run is active without reinit=True; the active run was returned."""
+
+
+class ConfigValueWarning(EvlogWarning):
+    """A config value was converted as wandb converts it (a callable to its qualified name, a
+    dataclass to a dict, another object to its str()); the message names the key and the result."""
+
+
+# ----------------------------------------------------------------------------- artifacts (issue 13)
+class ArtifactError(UsageError):
+    """An artifact cannot be built, logged or used as asked; the message names the argument and the fix."""
+
+
+class ArtifactNotFoundError(ArtifactError, LookupError):
+    """No artifact version matches the name and version or alias asked for (locally or on the server)."""
+
+
+class ArtifactIntegrityError(Error, OSError):
+    """A file of an artifact does not have the SHA-256 its manifest names (changed, truncated or corrupt)."""

@@ -160,8 +160,9 @@ class Server:
         pp, q = request.path_params, request.query_params
         keys, samples, after, limit = views.parse_history_query(q.get("keys"), q.get("samples"), q.get("after"),
                                                                 q.get("limit"))
+        every = views.parse_all_keys(q.get("all_keys"))
         data = await self.call(views.get_history, self.engine, p, pp["entity"], pp["project"], pp["run_id"],
-                               keys, samples, after, limit)
+                               keys, samples, after, limit, every)
         return Response(await self.call(dumps, data), media_type="application/json")
 
     async def export(self, request: Request) -> Response:
@@ -288,7 +289,10 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
     from .output import web_routes as output_web_routes
 
     # the dashboard's pages (server/web/), its media routes (server/media.py) and output (server/output.py)
-    routes = web.routes(srv) + media_web_routes(srv.web) + output_web_routes(srv.web) + [
+    from . import artifacts  # artifact blobs, versions, a run's artifacts (spec/protocol.md 8)
+
+    routes = web.routes(srv) + media_web_routes(srv.web) + output_web_routes(srv.web) + artifacts.web_routes(srv.web) + \
+        artifacts.routes(srv) + [
         Route("/api/v1/health", srv.health),
         Route("/api/v1/auth/whoami", srv.whoami),
         Route("/api/v1/auth/check", srv.check),

@@ -27,6 +27,7 @@ class ServerConfig:
     max_body: int = 32 * MiB
     max_decompressed: int = 256 * MiB
     max_file: int = 64 * MiB
+    max_artifact_file: int = 64 * 1024 * MiB  # one artifact file (streamed into the database in parts)
     pool_size: int = 8
 
     @classmethod
@@ -38,6 +39,7 @@ class ServerConfig:
             max_body=_env_int("EVLOG_SERVER_MAX_BODY", 32 * MiB),
             max_decompressed=_env_int("EVLOG_SERVER_MAX_DECOMPRESSED", 256 * MiB),
             max_file=_env_int("EVLOG_SERVER_MAX_FILE", 64 * MiB),
+            max_artifact_file=_env_int("EVLOG_SERVER_MAX_ARTIFACT_FILE", 64 * 1024 * MiB),
             pool_size=_env_int("EVLOG_SERVER_POOL_SIZE", 8),
         )
 
@@ -48,6 +50,7 @@ class ServerConfig:
             "EVLOG_SERVER_MAX_BODY": str(self.max_body),
             "EVLOG_SERVER_MAX_DECOMPRESSED": str(self.max_decompressed),
             "EVLOG_SERVER_MAX_FILE": str(self.max_file),
+            "EVLOG_SERVER_MAX_ARTIFACT_FILE": str(self.max_artifact_file),
             "EVLOG_SERVER_POOL_SIZE": str(self.pool_size),
         }
         if self.db_url:

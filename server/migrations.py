@@ -29,7 +29,7 @@ class SchemaTooNewError(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
-    later = ("schema_version", "series", "media", "system", "output")  # made by later migrations
+    later = ("schema_version", "series", "media", "system", "output") + schema.ARTIFACT_TABLES  # later migrations
     tables = [t for t in schema.metadata.sorted_tables if t.name not in later]
     schema.metadata.create_all(conn, tables=tables)
     if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
@@ -65,12 +65,34 @@ def _v5_system(conn: Connection) -> None:
     chunkindex.backfill(conn, schema.system, SYSTEM_MARK, chunk_samples)
 
 
+def _v6_metrics_alerts(conn: Connection) -> None:
+    """runs.metrics (define_metric definitions) and runs.alerts; a database made by migration 1 of
+    this version has them already."""
+    from sqlalchemy import LargeBinary
+
+    have = {c["name"] for c in inspect(conn).get_columns("runs")}
+    blob = LargeBinary().compile(dialect=conn.dialect)
+    for col in ("metrics", "alerts"):
+        if col not in have:
+            conn.execute(text(f"ALTER TABLE runs ADD COLUMN {col} {blob}"))
+
+
+def _v7_artifacts(conn: Connection) -> None:
+    """Artifacts: blobs in parts, names, versions, aliases, the runs' log/use events (server/artifacts.py)."""
+    for name in schema.ARTIFACT_TABLES:
+        schema.metadata.tables[name].create(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":  # checkpoints are rarely compressible: no TOAST compression attempts
+        conn.execute(text("ALTER TABLE artifact_parts ALTER COLUMN data SET STORAGE EXTERNAL"))
+
+
 MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "chart series", _v2_series),
     (3, "media index", _v3_media),
     (4, "output index", _v4_output),
     (5, "system metrics index", _v5_system),
+    (6, "metric definitions and alerts", _v6_metrics_alerts),
+    (7, "artifacts", _v7_artifacts),
 ]
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

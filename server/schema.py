@@ -105,6 +105,8 @@ runs = Table(
     Column("program", LargeBinary),
     Column("git", LargeBinary),
     Column("code", LargeBinary),
+    Column("metrics", LargeBinary),  # define_metric definitions and their summary state (migration 6)
+    Column("alerts", LargeBinary),   # the run's alert records, newest ALERTS_KEPT (migration 6)
     Column("anonymous", Boolean, nullable=False, default=False),
     Column("created_by", Integer, ForeignKey("entities.id"), nullable=True),
     UniqueConstraint("project_id", "run_id", name="uq_runs_project_run"),
@@ -161,3 +163,72 @@ files = Table(
     Column("content", LargeBinary),
     Column("uploaded_at", Float),
 )
+
+# Artifacts (server/artifacts.py, spec/protocol.md 8; migration 7). File contents are per project,
+# named by their SHA-256 (stored once whatever version holds them), in parts of at most 4 MiB:
+# `artifact_parts` rows of an upload, `artifact_blobs` the row that makes a complete upload the blob.
+artifact_blobs = Table(
+    "artifact_blobs",
+    metadata,
+    Column("project_id", Integer, primary_key=True, autoincrement=False),
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("upload_id", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+artifact_parts = Table(
+    "artifact_parts",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_artifacts_project_name"),
+)
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("description", Text),
+    Column("metadata", LargeBinary),  # msgpack map
+    Column("files", LargeBinary, nullable=False),  # msgpack list of manifest maps (spec/format.md 8)
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("run_pk", Integer),  # the run that logged it first
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("artifact_id", "version", name="uq_artifact_versions_version"),
+    UniqueConstraint("artifact_id", "digest", name="uq_artifact_versions_digest"),
+)
+artifact_aliases = Table(
+    "artifact_aliases",
+    metadata,
+    Column("artifact_id", Integer, primary_key=True, autoincrement=False),
+    Column("alias", String(128), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+)
+# A run's `artifact` / `use_artifact` records as applied (idempotent on run and seq); `version_id`
+# null: a use of a version this server does not hold.
+artifact_events = Table(
+    "artifact_events",
+    metadata,
+    Column("run_pk", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("action", String(8), nullable=False),  # "log" | "use"
+    Column("version_id", Integer),
+    Column("path", Text, nullable=False),  # entity/project/name:vN as logged or asked
+    Column("created_at", Float, nullable=False),
+)
+ARTIFACT_TABLES = ("artifact_blobs", "artifact_parts", "artifacts", "artifact_versions", "artifact_aliases",
+                   "artifact_events")

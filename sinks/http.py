@@ -27,6 +27,7 @@ from eventlog import Cursor, LogReader, Record, credentials
 from eventlog.reader import log_start_seq
 
 from .base import CRASHED, Sink, SinkContext, SinkError, env_value
+from .http_artifacts import ARTIFACT_TYPES, upload as upload_artifact
 
 FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
 DEFAULT_PROJECT = "uncategorized"
@@ -118,6 +119,7 @@ class HttpSink(Sink):
         self.server_next = max(self.server_next, self.log_start)
         self.uploaded: Dict[str, Optional[str]] = dict(state.get("uploaded") or {})
         self.pending_files: Dict[str, str] = {}  # path -> kind, named by records already sent
+        self.pending_artifacts: Dict[int, Tuple[str, Any]] = {}  # seq -> (type, body): sinks/http_artifacts.py
         self.buf: List[bytes] = []
         self.buf_first: Optional[int] = None
         self.buf_next: Optional[int] = None
@@ -144,6 +146,8 @@ class HttpSink(Sink):
                 if self.buf_first is not None and self.buf_first <= rec.seq < self.buf_next:
                     continue  # buffered already (the syncer retries a write that failed)
                 self._send_buffer()  # keep every request contiguous
+            if rec.type in ARTIFACT_TYPES:  # also when the server has the record: its commit is idempotent
+                self.pending_artifacts[rec.seq] = (rec.type, rec.body)
             if rec.seq < self.server_next:
                 continue  # the server has it already
             packed = self._packer.pack([rec.seq, rec.type, rec.time, rec.body])
@@ -161,6 +165,7 @@ class HttpSink(Sink):
     def flush(self) -> Dict[str, Any]:
         self._send_buffer()
         self._upload_files()
+        self._upload_artifacts()
         return {"next_seq": self.server_next, "entity": self.entity, "project": self.project,
                 "uploaded": self.uploaded}
 
@@ -243,6 +248,8 @@ class HttpSink(Sink):
             chunks.append(self._packer.pack([rec.seq, rec.type, rec.time, rec.body]))
             if rec.type == "files":
                 self._note_files(rec.body)
+            elif rec.type in ARTIFACT_TYPES:
+                self.pending_artifacts[rec.seq] = (rec.type, rec.body)
             if len(chunks) >= self.batch_records:
                 self._send(first, chunks, gap_ok=first > self.server_next)
                 chunks, first = [], None
@@ -290,6 +297,20 @@ class HttpSink(Sink):
                 if kind != "media":  # media files are named by their hash and announced once: not kept,
                     self.uploaded[path] = sha  # so the cursor's state does not grow with every image
             self.pending_files.pop(path, None)
+
+    def _upload_artifacts(self) -> None:
+        """Artifact records the server has: their files, then their manifest (sinks/http_artifacts.py)."""
+        for seq in sorted(self.pending_artifacts):
+            if seq >= self.server_next or self.entity is None:
+                break
+            type_, body = self.pending_artifacts[seq]
+            try:
+                upload_artifact(self, seq, type_, body)
+            except _Refused as exc:
+                if exc.status in (401, 403):
+                    raise self._stop(self._refusal_message(exc)) from None
+                self.ctx.warn(f"{type_} record {seq} was not taken by the server: {exc.body.get('error') or exc}")
+            del self.pending_artifacts[seq]
 
     # ---------------------------------------------------------------- HTTP
     def _request(self, method: str, path: str, *, ok: Tuple[int, ...] = (200,), refused_stops: bool = False,
