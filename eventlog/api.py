@@ -49,8 +49,9 @@ def _reason(resp: Any) -> Dict[str, Any]:
 
 
 def refusal(status: int, body: Mapping[str, Any], *, base_url: str, entity: Optional[str], project: Optional[str],
-            user: Optional[str] = None) -> PermissionDenied:
-    """The PermissionDenied for a refused request, one message per cause (the seed's three)."""
+            user: Optional[str] = None, action: str = "log to") -> PermissionDenied:
+    """The PermissionDenied for a refused request, one message per cause (the seed's three);
+    `action` is what was refused on the project ("log to", "read")."""
     reason = body.get("reason")
     where = f"{entity}/{project}" if entity else f"project {project!r}"
     if status == 401 or reason in ("not_logged_in", "invalid_key"):
@@ -70,7 +71,7 @@ def refusal(status: int, body: Mapping[str, Any], *, base_url: str, entity: Opti
             "from its admin, or use anonymous='never'.")
     who = f"user {user!r}" if user else "you"
     return ProjectPermissionError(
-        f"Permission denied: {who} may not log to {where} on {base_url}: it is a private project of another "
+        f"Permission denied: {who} may not {action} {where} on {base_url}: it is a private project of another "
         "entity. Ask the project's owner to make it open, or to add you to the team.")
 
 

@@ -55,18 +55,20 @@ def history_records(connect: Callable[[], ContextManager[Connection]], run_pk: i
 
 
 def read_rows(conn: Connection, run_pk: int, keys: Optional[Sequence[str]] = None, after: int = -1,
-              limit: Optional[int] = None) -> Tuple[List[Row], Optional[int]]:
+              limit: Optional[int] = None, every: bool = False) -> Tuple[List[Row], Optional[int]]:
     """(rows, next): the history rows of a run in seq order as {"step", "data"}, from the records
-    after seq `after`; with `keys`, only those keys, and rows holding none of them are left out.
+    after seq `after`; with `keys`, only those keys, and rows holding none of them (with `every`:
+    not all of them) are left out.
     With `limit`, at most that many rows and `next` the cursor of the following page (the seq of
     the last row returned), None when no row follows; chunks ending before `after` are not read."""
     out: List[Row] = []
     append = out.append
     last_seq = after
+    wanted = len(set(keys)) if keys and every else 1
     for seq, step, d in history_records(lambda: contextlib.nullcontext(conn), run_pk, after):
         if keys:
             d = {k: d[k] for k in keys if k in d}
-            if not d:
+            if len(d) < wanted:
                 continue
         if limit is not None and len(out) == limit:
             return out, last_seq

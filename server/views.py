@@ -140,13 +140,22 @@ def parse_history_query(keys: Optional[str], samples: Optional[str], after: Opti
     return key_list, n, page_after, page_limit
 
 
+def parse_all_keys(text: Optional[str]) -> bool:
+    """GET {run}/history's `all_keys`: 1/true keeps only the rows holding every key of `keys`."""
+    if text is None or text in ("0", "false"):
+        return False
+    if text in ("1", "true"):
+        return True
+    raise bad_request(f"all_keys must be 1 or 0 (true or false), got {text!r}")
+
+
 def get_history(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,
                 keys: Optional[List[str]], samples: Optional[int], after: int = -1,
-                limit: Optional[int] = None) -> Dict[str, Any]:
+                limit: Optional[int] = None, every: bool = False) -> Dict[str, Any]:
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
         row = _run_row(conn, target, run_id)
-        rows, nxt = read_rows(conn, row.id, keys, after, limit)
+        rows, nxt = read_rows(conn, row.id, keys, after, limit, every)
     if samples is not None:
         rows = downsample(rows, samples, keys)
     return {"rows": rows, "next": nxt}
