@@ -53,6 +53,7 @@ _LAZY = {
     "FORMAT_VERSION": ".segment",
     "Record": ".segment",
     "LogWriter": ".writer",
+    "ConfigValueWarning": ".errors",
     # media values for log() (eventlog/media/; Pillow/numpy are imported only when one is logged)
     "Image": ".media",
     "Histogram": ".media",

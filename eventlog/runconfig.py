@@ -3,7 +3,9 @@
 Item and attribute access, `update()`, `setdefaults()`, `as_dict()`. Sources: a dict (or any
 mapping), an `argparse.Namespace`, or the path of a YAML file (PyYAML needed for YAML). Setting a
 key that holds a different value raises ConfigError unless allow_val_change=True (per call, or for
-the whole run from init()); setting the same value again is fine and writes nothing.
+the whole run from init()); setting the same value again is fine and writes nothing. Keys and
+values are stored as wandb stores them (`--lr` -> `lr`, `{1: "cat"}` -> `{"1": "cat"}`, a function
+-> its qualified name, ...: eventlog/values.py).
 
 (The module is not called `config.py`: `eventlog.config` is the current run's config object.)
 """
@@ -12,9 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import ArgumentTypeError, ConfigError, UsageError
+from .errors import ArgumentTypeError, ConfigError, ConfigValueWarning, UsageError
 from .runmapping import RunMapping
-from .values import normalize_config_value
+from .values import config_key, normalize_config_value
 
 DEFAULTS_FILE = "config-defaults.yaml"
 _WANDB_META_KEYS = ("wandb_version", "_wandb", "evlog_version", "_evlog")
@@ -103,11 +105,23 @@ def load_defaults(folder) -> dict:
 
 
 def normalize(d: dict) -> dict:
-    out = {}
+    """The config change `d` as stored (keys and values as in eventlog/values.py: dashes stripped,
+    non-str keys as JSON text, objects converted); ConfigError for a key, ConfigValueError for a
+    value that cannot be stored, before anything is written. One ConfigValueWarning per converted
+    value, naming its key, once the whole change was accepted."""
+    out, given, notes = {}, {}, []
     for k, v in d.items():
-        if not isinstance(k, str) or not k:
-            raise ConfigError(f"config key {k!r} is not a non-empty str; config keys must be non-empty str")
-        out[k] = normalize_config_value(k, v)
+        name = config_key(k, "config ", top=True)
+        if name in out:
+            raise ConfigError(f"config keys {given[name]!r} and {k!r} are both stored as {name!r} (dashes are "
+                              "stripped and non-str keys stored as their JSON text, as wandb does): keep one")
+        given[name] = k
+        out[name] = normalize_config_value(name, v, 0, notes)
+    if notes:
+        import warnings
+
+        for text in notes:
+            warnings.warn(ConfigValueWarning(text), stacklevel=4)
     return out
 
 

@@ -95,7 +95,7 @@ def test_every_seed_argument_is_accepted_and_recorded(ev, tmp_path):
     ({"config": 42}, "ArgumentTypeError", ["config"]),
     ({"config": "missing.yaml"}, "UsageError", ["config", "missing.yaml"]),
     ({"config": {"": 1}}, "ConfigError", ["config key"]),
-    ({"config": {"f": object()}}, "ConfigValueError", ["'f'", "object"]),
+    ({"config": {"f": 2**70}}, "ConfigValueError", ["'f'", "64 bits"]),
     ({"dir": 7}, "ArgumentTypeError", ["dir"]),
     ({"projcet": "x"}, "ArgumentTypeError", ["projcet", "project"]),
 ])
@@ -252,8 +252,8 @@ def test_torch_scalar_tensors_when_torch_is_installed(ev):
     torch = pytest.importorskip("torch")
     run = ev.init()
     run.log({"t": torch.tensor(1.5), "one": torch.ones(1)})
-    with pytest.raises(ev.LogValueError, match="shape"):
-        run.log({"v": torch.ones(3)})
+    with pytest.raises(ev.LogValueError, match="complex"):
+        run.log({"v": torch.ones(3, dtype=torch.complex64)})
     run.finish()
     assert history(records(run.dir)) == [(0, {"t": 1.5, "one": 1.0})]
 
@@ -264,8 +264,8 @@ class Opaque:
 
 @pytest.mark.parametrize("bad, words", [
     ({"ok": 1, "obj": Opaque()}, ["'obj'", "Opaque"]),
-    ({"ok": 1, "arr": np.zeros(3)}, ["'arr'", "ndarray", "(3,)"]),
-    ({"ok": 1, "lst": [1, 2]}, ["'lst'", "list"]),
+    ({"ok": 1, "arr": np.array(["a"] * 40)}, ["'arr'", "40 values", "<U1"]),
+    ({"ok": 1, "lst": [1, object()]}, ["'lst[1]'", "object"]),
     ({"ok": 1, "huge": 2**70}, ["'huge'", "64 bits"]),
     ({"ok": 1, "c": 1j}, ["'c'", "complex"]),
     ({"ok": 1, "n": {"inner": object()}}, ["n.inner", "object"]),

@@ -60,14 +60,16 @@ def media_kind(v):
 
 
 class Prepared:
-    """A checked and encoded media value: the map for the record, and the file to store (if any)."""
+    """A checked and encoded media value: the map for the record, the file to store (if any), and
+    the files of media it holds (`files`, path -> bytes: a Table's image cells)."""
 
-    __slots__ = ("map", "path", "data")
+    __slots__ = ("map", "path", "data", "files")
 
-    def __init__(self, map_, path=None, data=None) -> None:
+    def __init__(self, map_, path=None, data=None, files=None) -> None:
         self.map = map_
         self.path = path
         self.data = data
+        self.files = files
 
 
 def _file_map(kind: str, data: bytes, ext: str, **fields) -> Prepared:
@@ -393,9 +395,12 @@ class Table(Media):
     """A table to log: `eventlog.Table(columns=["id", "guess", "truth"], data=[[0, "cat", "dog"], ...])`,
     rows added with `table.add_data(1, "dog", "dog")`, or `eventlog.Table(dataframe=df)` (pandas).
 
-    Cells are None, bool, int, float (NaN and infinities kept), str, and numpy/torch scalars. The
-    table is stored as a JSON file (`{"columns": [...], "data": [[...], ...]}`, non-finite floats as
-    "NaN", "Infinity", "-Infinity") named by its hash; the record holds
+    Cells are None, bool, int, float (NaN and infinities kept), str, numpy/torch scalars, lists of
+    those (and arrays, as log() takes them), and media values (Image, Video, Histogram, Audio, ...:
+    any `Media` but a Table), as Lightning's and accelerate's `log_table` put `wandb.Image` in them.
+    The table is stored as a JSON file (`{"columns": [...], "data": [[...], ...]}`, non-finite floats
+    as "NaN", "Infinity", "-Infinity", a media cell as its media map, its file stored as log()
+    stores it) named by its hash; the record holds
     `{"_type": "table", "sha256", "path", "size", "columns", "nrows"}`. At most 100,000 rows and
     1,000 columns.
     """
@@ -444,22 +449,34 @@ class Table(Media):
         if len(rows) > MAX_TABLE_ROWS:
             raise MediaError(f"key {key!r}: Table has {len(rows)} rows; at most {MAX_TABLE_ROWS}: log a sample")
         out = []
+        batch = MediaBatch()  # the files of media cells, stored with the table by the log() call
+
+        def cell_media(where: str, value: Media) -> dict:
+            if isinstance(value, Table):
+                raise MediaError(f"key {where!r}: a Table cell holding a Table; log the inner table under a key "
+                                 "of its own")
+            return batch(where, value)
+
         for i, row in enumerate(rows):
             if len(row) != len(columns):
                 raise MediaError(f"key {key!r}: Table row {i} has {len(row)} cells for {len(columns)} columns "
                                  f"{columns!r}")
             cells = []
             for col, v in zip(columns, row):
-                if isinstance(v, (dict, list, tuple, Media)):
+                if isinstance(v, dict):
                     raise MediaError(f"key {key!r}: Table row {i}, column {col!r}: a {type(v).__name__} cell; "
-                                     "cells hold numbers, str, bools or None")
+                                     "cells hold numbers, str, bools, None, lists of those, or media values")
                 try:
-                    cells.append(normalize_log_value(f"{key}[{i}][{col}]", v))
+                    cells.append(normalize_log_value(f"{key}[{i}][{col}]", v, 0, cell_media))
+                except MediaError:
+                    raise
                 except LogValueError as exc:
                     raise MediaError(str(exc)) from None
             out.append(cells)
         raw = json_text({"columns": columns, "data": out}).encode()  # non-finite floats as "NaN", ...
-        return _file_map("table", raw, "json", columns=columns, nrows=len(out))
+        p = _file_map("table", raw, "json", columns=columns, nrows=len(out))
+        p.files = batch.files or None
+        return p
 
 
 class Video(Media):
@@ -720,6 +737,8 @@ class MediaBatch:
 
     def __call__(self, key: str, value: Media) -> dict:
         p = value._prepare(key)
+        if p.files:
+            self.files.update(p.files)
         if p.path is not None:
             self.files[p.path] = p.data
         return dict(p.map)
