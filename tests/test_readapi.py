@@ -448,3 +448,43 @@ def test_the_server_keeps_only_rows_holding_every_key_with_all_keys(world):
     assert len(world.h.get(path, world.akey, keys="val_acc,weird", all_keys="0").json()["rows"]) == 26
     bad = world.h.get(path, world.akey, keys="loss", all_keys="maybe")
     assert bad.status_code == 400 and bad.json()["reason"] == "bad_request" and "all_keys" in bad.json()["error"]
+
+
+# ------------------------------------------------------------------ retries (a stub: the real server does not answer 503 on demand)
+def test_503_and_429_are_retried_other_refusals_are_final():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: List[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.path)
+            busy = self.path.startswith("/api/v1/auth/whoami") and len(seen) <= 2
+            status, body = ((503 if len(seen) == 1 else 429), {"error": "busy", "reason": "unavailable"}) if busy \
+                else (200, {"user": "u", "entity": "u", "teams": []}) if "whoami" in self.path \
+                else (404, {"error": "no such endpoint", "reason": "not_found"})
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if busy:
+                self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    try:
+        api = eventlog.Api(overrides={"base_url": f"http://127.0.0.1:{stub.server_address[1]}"}, api_key="k")
+        assert api.viewer.username == "u" and len(seen) == 3  # 503, 429, then the answer
+        with pytest.raises(eventlog.errors.NotFoundError, match="older evlog server"):
+            api.run("e/p/r")
+        assert len(seen) == 4  # a 404 is not retried
+    finally:
+        stub.shutdown()
+        stub.server_close()
