@@ -2,7 +2,8 @@
 
 - `file_response`: serving a run's files to browsers: media files (spec/format.md section 7) get
   their content type, long-lived caching (they are named by their content hash) and byte ranges
-  (video players seek with Range requests); every other file stays application/octet-stream.
+  (video and audio players seek with Range requests); logged HTML pages a sandboxing CSP; every
+  other file stays application/octet-stream.
 - `media_index`: every media value of a run's history, per key, in step order (what a step slider
   needs), read from the `media` table: ingestion (`write`) stores each chunk's media values there,
   so a page load reads only the media, never the run's history (a million steps of numbers cost
@@ -22,7 +23,7 @@ from eventlog.media import media_kind
 from . import chunkindex
 from . import schema as s
 
-# the media types a browser may render from a run's files; anything else (svg, html, ...) never is
+# the media types a browser may render from a run's files (html only sandboxed); anything else (svg, ...) never is
 MEDIA_TYPES = {
     "png": "image/png",
     "jpg": "image/jpeg",
@@ -33,7 +34,18 @@ MEDIA_TYPES = {
     "webm": "video/webm",
     "ogg": "video/ogg",
     "json": "application/json",  # tables (eventlog.Table): data for the page's script, never rendered
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "oga": "audio/ogg",
+    "flac": "audio/flac",
+    "html": "text/html; charset=utf-8",  # eventlog.Html: only ever rendered sandboxed (HTML_HEADERS)
 }
+# a logged HTML page runs nothing and reaches nothing, wherever it is opened: the CSP sandbox gives
+# it an opaque origin without scripts (no cookie, no API call with the dashboard's session)
+HTML_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+            "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+HTML_HEADERS = {"Content-Security-Policy": HTML_CSP, "Referrer-Policy": "no-referrer",
+                "Cross-Origin-Resource-Policy": "same-origin"}
 MEDIA_PATH = re.compile(r"^media/([0-9a-f]{64})\.([a-z0-9]+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -51,6 +63,8 @@ def file_response(path: str, data: bytes, range_header: Optional[str]) -> Respon
     if ctype is None:
         return Response(data, media_type="application/octet-stream", headers=headers)
     headers["Cache-Control"] = "private, max-age=31536000, immutable"  # content-addressed
+    if ctype.startswith("text/html"):
+        headers.update(HTML_HEADERS)
     total = len(data)
     m = _RANGE.match(range_header.strip()) if range_header else None
     if m is None or (not m.group(1) and not m.group(2)):
@@ -76,6 +90,11 @@ def describe(m: Any) -> str:
         return f"histogram, {len(m.get('counts') or [])} bins"
     if m.get("_type") == "table":
         return f"table, {m.get('nrows')} rows x {len(m.get('columns') or [])} columns"
+    if m.get("_type") == "chart":
+        return f"chart, {m.get('kind')}"
+    if m.get("_type") == "audio":
+        duration = m.get("duration")
+        return f"audio {m.get('format')}" + (f", {duration:g} s" if isinstance(duration, (int, float)) else "")
     size = f" {m['width']}x{m['height']}" if m.get("width") and m.get("height") else ""
     return f"{m.get('_type')}{size}{' ' + str(m['format']) if m.get('format') else ''}"
 

@@ -6,7 +6,9 @@ of that step (nested keys joined with "/", top-level keys starting with "_" left
 of the record and its wall time; the run's config is written as text (tag `config`). Media values
 (spec/format.md "Media") become image summaries (the stored PNG/JPEG/GIF file), histogram summaries
 (the record's bins) and video summaries (an animated GIF image, as tensorboardX's add_video writes;
-mp4 files are decoded with imageio-ffmpeg when it is installed).
+mp4 files are decoded with imageio-ffmpeg when it is installed); audio becomes audio summaries (the
+stored file, as add_audio writes), tables and charts (eventlog.plot.*) a markdown table of their
+data in the text tab; logged HTML pages are not mirrored.
 
 Exactly once in effect: the file's name and size at each checkpoint are saved with the cursor.
 Opened again, the sink cuts the file back to that size, so the events of records delivered again
@@ -180,6 +182,8 @@ class TensorBoardSink(Sink):
             return None
         Summary = self._Summary
         kind = m.get("_type")
+        if kind == "html":  # TensorBoard has no sandboxed HTML view: logged pages are not mirrored
+            return None
         try:
             if kind == "histogram":
                 return Summary.Value(tag=tag, histo=_histogram_proto(self._HistogramProto, m))
@@ -188,8 +192,15 @@ class TensorBoardSink(Sink):
                 raise ValueError(f"bad media path {path!r}")
             with open(Path(self.ctx.folder) / path, "rb") as f:
                 raw = f.read()
-            if kind == "table":  # TensorBoard's text plugin shows a markdown table
+            if kind == "table" or kind == "chart":  # TensorBoard's text plugin shows a markdown table
                 return self._text(tag, markdown_table(json.loads(raw), TB_TABLE_ROWS)).value[0]
+            if kind == "audio":  # the stored file, as add_audio writes a WAV
+                frames = round(float(m.get("duration") or 0) * float(m.get("sample_rate") or 0))
+                audio = Summary.Audio(sample_rate=float(m.get("sample_rate") or 0),
+                                      num_channels=int(m.get("channels") or 0), length_frames=frames,
+                                      encoded_audio_string=raw,
+                                      content_type=AUDIO_TYPES.get(str(m.get("format")), "application/octet-stream"))
+                return Summary.Value(tag=tag, audio=audio)
             if kind == "video" and m.get("format") != "gif":
                 from eventlog.media import video_as_gif
 
@@ -261,6 +272,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 TB_TABLE_ROWS = 100  # rows of a logged table shown in TensorBoard's text tab
+AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}
 
 
 def markdown_table(table: Dict[str, Any], max_rows: int) -> str:

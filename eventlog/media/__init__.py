@@ -1,4 +1,5 @@
-"""Media values for `log()`: `Image`, `Histogram`, `Video` and `Table` (spec/format.md, "Media").
+"""Media values for `log()`: `Image`, `Histogram`, `Video`, `Table`, and `Audio` (audio.py), `Html`
+(html.py) and the `plot.*` charts (plot.py) (spec/format.md, "Media").
 
 A media value is turned into a small map in the history record. Images and videos are files in the
 run folder, `media/<sha256>.<ext>`, named by the hash of their content (the same image logged
@@ -30,7 +31,7 @@ class MediaError(LogValueError, ValueError):
     `log()` call was written (a LogValueError, so also a TypeError, and a ValueError)."""
 
 MEDIA_DIR = "media"
-MEDIA_TYPES = ("image", "histogram", "video", "table")
+MEDIA_TYPES = ("image", "histogram", "video", "table", "audio", "html", "chart")
 MAX_TABLE_ROWS = 100_000
 MAX_TABLE_COLUMNS = 1000
 MAX_BINS = 512
@@ -766,3 +767,8 @@ def store(folder, files: dict, known: set) -> list:
         sha = rel.rsplit("/", 1)[-1].split(".", 1)[0]
         entries.append({"path": rel, "sha256": sha, "size": len(data), "kind": "media"})
     return entries
+
+
+# media values of their own modules (they use the helpers above)
+from .audio import Audio  # noqa: E402
+from .html import Html  # noqa: E402

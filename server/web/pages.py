@@ -341,7 +341,7 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
     )
     return layout(f"{name}", body, who=who, csrf=csrf,
                   crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj)), (name, run_path(ent, proj, rid))],
-                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "media.js", "system.js", "output.js"], next_url=run_path(ent, proj, rid),
+                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "mediachart.js", "media.js", "system.js", "output.js"], next_url=run_path(ent, proj, rid),
                   preload=[series_url(ent, proj, rid)])
 
 

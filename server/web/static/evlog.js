@@ -59,8 +59,9 @@
     return n;
   };
 
+  EV.MEDIA_TYPES = ["image", "video", "histogram", "table", "audio", "html", "chart"];
   EV.isMedia = function (v) {
-    return !!v && typeof v === "object" && (v._type === "image" || v._type === "video" || v._type === "histogram" || v._type === "table");
+    return !!v && typeof v === "object" && EV.MEDIA_TYPES.indexOf(v._type) >= 0;
   };
   EV.fmtValue = function (v) {
     if (v === null || v === undefined) return "";
@@ -75,6 +76,8 @@
       /* a media value (spec/format.md 7): a short description; media.js shows it (server/media.describe) */
       if (v._type === "histogram") return "histogram, " + (v.counts || []).length + " bins";
       if (v._type === "table") return "table, " + v.nrows + " rows x " + (v.columns || []).length + " columns";
+      if (v._type === "chart") return "chart, " + v.kind;
+      if (v._type === "audio") return "audio " + v.format + (typeof v.duration === "number" ? ", " + EV.fmtValue(v.duration) + " s" : "");
       return v._type + (v.width && v.height ? " " + v.width + "x" + v.height : "") + (v.format ? " " + v.format : "");
     }
     return JSON.stringify(v);

@@ -1,4 +1,5 @@
-/* A run's media: images per step (with a step slider), histograms, videos, tables (spec/protocol.md 4.4).
+/* A run's media: images per step (with a step slider), histograms, videos, tables, audio, HTML pages
+   (in a sandboxed frame) and charts (mediachart.js) (spec/protocol.md 4.4).
    Reads /-/api/runs/{entity}/{project}/{run_id}/media; files come from /-/files/... */
 "use strict";
 (function () {
@@ -43,15 +44,25 @@
     ctx.fillText("max count " + EV.fmtValue(top), pad, 0);
   }
 
-  /* the element a media value is shown in: a canvas (histogram), a <video> (a video format the
-     browser plays) or an <img> (images, GIFs) */
+  /* which element a media value is shown in (a view's data-view): a canvas (histogram), a <video>
+     (a video format the browser plays), an <audio>, a sandboxed <iframe> (html), a div (tables,
+     charts) or an <img> (images, GIFs) */
+  function viewKind(type, format) {
+    if (type === "table" || type === "histogram" || type === "audio" || type === "html" || type === "chart") return type;
+    return type === "video" && VIDEO_TAGS[format] ? "video" : "img";
+  }
   function viewFor(type, format, small) {
-    if (type === "table") return EV.el("div", { className: "media-view media-table" });
-    if (type === "histogram") return EV.el("canvas", { width: small ? 240 : 360, height: small ? 120 : 160, className: "media-view" });
-    if (type === "video" && VIDEO_TAGS[format]) {
-      return EV.el("video", { controls: true, loop: true, muted: true, className: "media-view", style: VIEW_STYLE });
-    }
-    return EV.el("img", { className: "media-view", style: VIEW_STYLE });
+    const kind = viewKind(type, format);
+    const v = kind === "table" ? EV.el("div", { className: "media-view media-table" })
+      : kind === "chart" ? EV.el("div", { className: "media-view media-chart" })
+      : kind === "histogram" ? EV.el("canvas", { width: small ? 240 : 360, height: small ? 120 : 160, className: "media-view" })
+      : kind === "video" ? EV.el("video", { controls: true, loop: true, muted: true, className: "media-view", style: VIEW_STYLE })
+      : kind === "audio" ? EV.el("audio", { controls: true, preload: "metadata", className: "media-view" })
+      /* a logged page runs no script and gets an opaque origin: no cookie, no API (the server's CSP says the same) */
+      : kind === "html" ? EV.el("iframe", { sandbox: "", referrerpolicy: "no-referrer", className: "media-view media-html" })
+      : EV.el("img", { className: "media-view", style: VIEW_STYLE });
+    v.dataset.view = kind;
+    return v;
   }
 
   /* a logged table (eventlog.Table): its JSON file, fetched once, drawn as an HTML table of text */
@@ -69,6 +80,16 @@
       t.catch(() => tables.delete(path));
     }
     return t;
+  }
+  /* a chart (eventlog.plot.*): its table file, drawn by mediachart.js */
+  function drawChart(view, item) {
+    if (view.dataset.path === item.path) return;
+    view.dataset.path = item.path;
+    tableData(item.path).then(function (t) {
+      if (view.dataset.path !== item.path) return;
+      EV.drawChart(view, item, t);
+      view.dataset.drawn = item.path;
+    }).catch(function (err) { view.textContent = "the chart could not be loaded: " + err; });
   }
   function drawTable(view, item) {
     if (view.dataset.path === item.path) return;
@@ -93,17 +114,18 @@
      `fit` is the width small images are scaled up to (pixels kept sharp), large ones fit the column */
   function render(slot, type, item, alt, fit) {
     slot.caption.textContent = item.caption || "";
-    /* the element this value needs (viewFor's tag); the slot's view is swapped when it has another */
-    const tag = type === "table" ? "DIV" : type === "histogram" ? "CANVAS"
-      : type === "video" && VIDEO_TAGS[item.format] ? "VIDEO" : "IMG";
-    if (slot.view.tagName !== tag) {
+    /* the element this value needs (viewFor's); the slot's view is swapped when it has another */
+    const kind = viewKind(type, item.format);
+    if (slot.view.dataset.view !== kind) {
       const next = viewFor(type, item.format, fit < 256);
       slot.view.replaceWith(next);
       slot.view = next;
     }
-    if (tag === "DIV" || tag === "CANVAS") {
+    if (kind === "table" || kind === "chart" || kind === "histogram") {
       slot.view.setAttribute("aria-label", alt);
-      if (tag === "DIV") drawTable(slot.view, item); else drawHistogram(slot.view, item);
+      if (kind === "table") drawTable(slot.view, item);
+      else if (kind === "chart") drawChart(slot.view, item);
+      else drawHistogram(slot.view, item);
       return;
     }
     const url = fileUrl(item.path);
@@ -115,7 +137,8 @@
         slot.view.height = item.height * scale;
       }
     }
-    slot.view.alt = alt;
+    if (kind === "img") slot.view.alt = alt; else slot.view.setAttribute("aria-label", alt);
+    if (kind === "html") slot.view.title = alt;
   }
 
   /* a step that logged a list of media: one cell (view + caption) per item, side by side */
