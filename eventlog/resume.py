@@ -30,6 +30,7 @@ from .errors import (
     UsageError,
     WriterLockedError,
 )
+from .metricdefs import MetricFold
 from .settings import RESUME_WORDS
 from .values import same_value
 
@@ -49,6 +50,7 @@ class RunState:
         self.run: dict = {}      # identity: the run record's fields (IDENTITY), as last changed
         self.config: dict = {}
         self.summary: dict = {}
+        self.metrics = MetricFold()  # define_metric definitions and their summary state
         self.last_step = None    # the highest committed step, None before the first
         self.next_seq = 0
         self.records = 0         # readable records (log) / 0 (server)
@@ -99,7 +101,12 @@ def from_log(folder) -> RunState:
             if type(step) is int and (st.last_step is None or step > st.last_step):
                 st.last_step = step
             if isinstance(data, dict):
-                st.summary.update(data)
+                if st.metrics.active:
+                    st.metrics.apply(st.summary, data)
+                else:
+                    st.summary.update(data)
+        elif t == "metric":
+            st.metrics.define(b)
         elif t == "summary":
             _update(st.summary, b)
         elif t == "config":
@@ -122,6 +129,8 @@ def from_log(folder) -> RunState:
                         merged = dict(b[key])
                         merged.update(getattr(st, key))
                         setattr(st, key, merged)
+                if isinstance(b.get("metrics"), dict) and not st.metrics.active:
+                    st.metrics = MetricFold.restore(b["metrics"])
             ls = b.get("last_step")
             if type(ls) is int and (st.last_step is None or ls > st.last_step):
                 st.last_step = ls
@@ -159,6 +168,7 @@ def from_server(obj: dict) -> RunState:
     }
     st.config = dict(obj.get("config") or {})
     st.summary = dict(obj.get("summary") or {})
+    st.metrics = MetricFold.restore(obj.get("metrics"))
     st.last_step = obj.get("last_step")
     st.next_seq = int(obj.get("next_seq") or 0)
     st.session = max(int(obj.get("sessions") or 1) - 1, 0)
@@ -478,6 +488,8 @@ def open_run(s, p: Plan, cfg: dict, make_run):
             if url:
                 ident["url"] = url
             body.update(run=ident, config=st.config, summary=st.summary)
+            if st.metrics.active:
+                body["metrics"] = st.metrics.state()
         writer.append("resume", body)
         if changes:
             writer.append("config", {"update": changes})
@@ -500,6 +512,8 @@ def open_run(s, p: Plan, cfg: dict, make_run):
     run._config._items.update(st.config)
     run._config._items.update(changes)
     run._summary._items.update(st.summary)  # in place: the Run holds this very dict
+    if st.metrics.active:
+        run._mfold = st.metrics
     run._last_step = st.last_step
     run._step = 0 if st.last_step is None else st.last_step + 1
     run._session = session

@@ -354,8 +354,11 @@ class Run(RunOps):
                     self._refuse_step(step, data)
                     return
                 if pending:  # a later step commits the open one
-                    self._append("history", {"step": cur, "data": pending})
-                    self._summary_items.update(pending)
+                    if self._mfold is None:
+                        self._append("history", {"step": cur, "data": pending})
+                        self._summary_items.update(pending)
+                    else:
+                        self._metric_row(cur, pending)
                     self._last_step = cur
                 pending = None
                 self._step = cur = step
@@ -365,8 +368,11 @@ class Run(RunOps):
             if commit or (commit is None and step is None):
                 self._pending = None
                 if data:
-                    self._append("history", {"step": cur, "data": data})
-                    self._summary_items.update(data)
+                    if self._mfold is None:
+                        self._append("history", {"step": cur, "data": data})
+                        self._summary_items.update(data)
+                    else:  # metrics defined (eventlog/runops/metrics.py)
+                        self._metric_row(cur, data)
                     self._last_step = cur
                 self._step = cur + 1
             else:
@@ -467,8 +473,11 @@ class Run(RunOps):
         self._pending = None
         if not data:
             return
-        self._append("history", {"step": self._step, "data": data})
-        self._summary_items.update(data)
+        if self._mfold is None:
+            self._append("history", {"step": self._step, "data": data})
+            self._summary_items.update(data)
+        else:
+            self._metric_row(self._step, data)
         self._last_step = self._step
 
     # --------------------------------------------------------------- config etc.

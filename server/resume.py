@@ -43,4 +43,6 @@ def resume_state(engine: Engine, principal: Optional[Principal], entity: str, pr
         "missing_records": row.missing_records, "updated_at": row.updated_at,
         "settings": unpack(row.settings), "url": run_url(base_url, target.entity, target.project, row.run_id),
     }
+    if row.metrics is not None:  # define_metric definitions and their summary state
+        out["metrics"] = unpack(row.metrics)
     return msgpack.packb(out, use_bin_type=True)

@@ -4,12 +4,16 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List, Optional
 
+from eventlog.metricdefs import MetricFold
+
 from . import schema as s
 from .errors import ApiError
 from .names import check_path
 from .wire import pack, unpack
 
 FILE_KINDS = ("code", "diff", "media", "other")
+ALERT_LEVELS = ("INFO", "WARN", "ERROR")
+ALERTS_KEPT = 1000  # a run keeps its newest alerts (the Run itself drops repeats within wait_duration)
 
 Rec = List[Any]  # a decoded envelope: [seq, type, time, body, ...]
 
@@ -58,6 +62,9 @@ class RunState:
         self.history_added = 0
         self.files: Dict[str, Dict[str, Any]] = {}
         self.next_seq = 0
+        self.metrics = MetricFold()
+        self.alerts: Optional[List[Dict[str, Any]]] = None  # loaded only when an alert record comes
+        self._row_alerts = None
         if row is not None:
             self.pk = row.id
             self.fields = {c: getattr(row, c) for c in _SCALARS}
@@ -65,6 +72,9 @@ class RunState:
             self.config = unpack(row.config) or {}
             self.summary = unpack(row.summary) or {}
             self.next_seq = row.next_seq
+            if row.metrics is not None:
+                self.metrics = MetricFold.restore(unpack(row.metrics))
+            self._row_alerts = row.alerts
 
     # ------------------------------------------------------------ applying
     def start(self, rec: Rec, run_id: str, principal_anonymous: bool) -> None:
@@ -90,6 +100,7 @@ class RunState:
         """Apply records[first:] while their seqs are contiguous; returns how many were applied."""
         f = self.fields
         summary = self.summary
+        metrics = self.metrics
         expected = self.next_seq
         last_step = f["last_step"]
         n = hist = 0
@@ -108,7 +119,10 @@ class RunState:
                     raise bad_record(rec, "a history record needs an int 'step' and a map 'data'")
                 if last_step is None or step > last_step:
                     last_step = step
-                summary.update(data)
+                if metrics.defs:
+                    metrics.apply(summary, data)
+                else:
+                    summary.update(data)
                 hist += 1
             elif rec[1] == "run":
                 if seq != 0:
@@ -160,6 +174,12 @@ class RunState:
             f["ended_at"] = None
         elif t == "warning":
             f["warnings"] = (f["warnings"] or 0) + 1
+        elif t == "metric":
+            if type(b.get("name")) is not str or not b["name"]:
+                raise bad_record(rec, "a metric record needs a non-empty string 'name'")
+            self.metrics.define(b)
+        elif t == "alert":
+            self._alert(rec)
         elif t == "files":
             items = b.get("files")
             if type(items) is not list:
@@ -179,6 +199,17 @@ class RunState:
                     "size": size if type(size) is int and size >= 0 else None,
                 }
 
+    def _alert(self, rec: Rec) -> None:
+        b = rec[3]
+        if type(b.get("title")) is not str or type(b.get("text")) is not str or b.get("level") not in ALERT_LEVELS:
+            raise bad_record(rec, "an alert record needs string 'title' and 'text' and a 'level' of INFO, WARN, ERROR")
+        if self.alerts is None:
+            self.alerts = (unpack(self._row_alerts) if self._row_alerts is not None else None) or []
+        wait = b.get("wait_duration")
+        self.alerts.append({"seq": rec[0], "time": float(rec[2]), "title": b["title"], "text": b["text"],
+                            "level": b["level"], "wait_duration": wait if type(wait) in (int, float) else None})
+        del self.alerts[:-ALERTS_KEPT]
+
     # ------------------------------------------------------------- saving
     def row_values(self) -> Dict[str, Any]:
         """Column values for the runs table."""
@@ -187,6 +218,10 @@ class RunState:
             tags=pack(self.fields.get("tags") or []), config=pack(self.config), summary=pack(self.summary),
             next_seq=self.next_seq, updated_at=time.time(),
         )
+        if self.metrics.active:  # its summary state changes with history rows too
+            out["metrics"] = pack(self.metrics.state())
+        if self.alerts is not None:
+            out["alerts"] = pack(self.alerts)
         return out
 
 

@@ -40,11 +40,23 @@ def _run_json(row: Any, target: Target, base_url: str) -> Dict[str, Any]:
         "history_rows": row.history_rows, "last_step": row.last_step, "next_seq": row.next_seq,
         "missing_records": row.missing_records, "warnings": row.warnings, "anonymous": bool(row.anonymous),
         "url": run_url(base_url, target.entity, target.project, row.run_id),
+        "metrics": metric_definitions(row),
     }
     if target.member:
         for k in ("git", "program", "code"):
             out[k] = unpack(getattr(row, k))
     return out
+
+
+def metric_definitions(row: Any) -> List[Dict[str, Any]]:
+    """The run's define_metric definitions, in the order they were made (spec/protocol.md 4)."""
+    state = unpack(row.metrics) if row.metrics is not None else None
+    return list(state.get("definitions") or []) if isinstance(state, dict) else []
+
+
+def run_alerts(row: Any) -> List[Dict[str, Any]]:
+    """The run's alerts, oldest first (the newest runstate.ALERTS_KEPT)."""
+    return (unpack(row.alerts) if row.alerts is not None else None) or []
 
 
 def _run_row(conn: Connection, target: Target, run_id: str) -> Any:
@@ -124,7 +136,8 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
             base_url: str) -> Dict[str, Any]:
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
-        return _run_json(_run_row(conn, target, run_id), target, base_url)
+        row = _run_row(conn, target, run_id)
+        return dict(_run_json(row, target, base_url), alerts=run_alerts(row))
 
 
 def parse_history_query(keys: Optional[str], samples: Optional[str], after: Optional[str] = None,

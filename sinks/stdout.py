@@ -15,6 +15,7 @@ import shlex
 from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import LogReader, Record
+from eventlog.metricdefs import MetricFold
 
 from .base import (
     CRASHED,
@@ -103,6 +104,7 @@ class StdoutSink(Sink):
         self.run_id = str(run.get("id") or ctx.run_id)
         self.run_name = str(run.get("name") or self.run_id)
         self.summary: Dict[str, Any] = {}
+        self.metrics = MetricFold()  # define_metric: what the summary keeps of each key
         self.steps = 0
         self.exit: Optional[Dict[str, Any]] = None
         self.session = 0
@@ -141,9 +143,10 @@ class StdoutSink(Sink):
             self.steps += 1
             data = body.get("data")
             if isinstance(data, dict):
-                for k, v in data.items():
-                    if not str(k).startswith("_"):
-                        self.summary[str(k)] = v
+                data = {str(k): v for k, v in data.items() if not str(k).startswith("_")}
+                self.metrics.apply(self.summary, data)
+        elif rec.type == "metric":
+            self.metrics.define(body)
         elif rec.type == "summary":
             upd = body.get("update")
             if isinstance(upd, dict):

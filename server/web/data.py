@@ -21,7 +21,7 @@ from ..access import OPEN, Target, for_read
 from ..auth import Principal
 from ..db import writer
 from ..errors import ApiError, bad_request, no_permission, not_logged_in
-from ..views import _run_json, _run_row
+from ..views import _run_json, _run_row, run_alerts
 
 MAX_SHOWN_FILE = 2 * 1024 * 1024
 MAX_NAME = 1000
@@ -105,6 +105,7 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
         except ApiError as exc:
             raise hide(exc) from None
         out = _web_run(row, target, base_url, _users(conn, [row.created_by]), principal)
+        out["alerts"] = run_alerts(row)
         if files and target.member:
             out["code_text"] = _file(conn, row.id, (out.get("code") or {}).get("path"))
             out["diff_text"] = _file(conn, row.id, (out.get("git") or {}).get("diff_file"))

@@ -12,13 +12,24 @@
 
   function show(metric) {
     const lines = [];
+    /* the x axis: the metric's step metric (define_metric) when every run that logged it has the same one */
+    const sms = new Set();
+    d.runs.forEach((r, i) => {
+      if (!(series[i] && series[i][metric])) return;
+      const def = EV.metricDef(r.metrics, metric);
+      sms.add(def && def.step_metric && series[i][def.step_metric] ? def.step_metric : "step");
+    });
+    const xLabel = sms.size === 1 ? Array.from(sms)[0] : "step";
     d.runs.forEach((r, i) => {
       const s = series[i] && series[i][metric];
-      if (s) lines.push({ label: r.name || r.id, xs: s[0], ys: s[1] });
+      if (!s) return;
+      const x = xLabel === "step" ? s : EV.onStepMetric(series[i][xLabel], s[0], s[1]);
+      lines.push({ label: r.name || r.id, xs: x[0], ys: x[1] });
     });
     if (chart) chart.destroy();
-    chart = lines.length ? new EV.Chart(box, metric, lines, { smoothing: controls.smoothing(), log: controls.log() }) : null;
+    chart = lines.length ? new EV.Chart(box, metric, lines, { smoothing: controls.smoothing(), log: controls.log(), xLabel: xLabel }) : null;
     box.dataset.metric = metric;
+    box.dataset.xlabel = xLabel;
     status.textContent = lines.length ? "" : "no run logged " + metric;
   }
 

@@ -144,6 +144,34 @@
     return [idx.map((i) => xs[i]), idx.map((i) => ys[i])];
   };
 
+  /* define_metric: a key's definition in a run's `metrics` list: its own, else the first glob
+     ("train/*", "*") whose prefix it starts with; "_" keys match no glob (spec/format.md 3) */
+  EV.metricDef = function (defs, key) {
+    if (!defs) return null;
+    const own = defs.find((d) => d.name === key);
+    if (own) return own;
+    if (key.startsWith("_")) return null;
+    return defs.find((d) => d.name.endsWith("*") && key.startsWith(d.name.slice(0, -1))) || null;
+  };
+  /* a metric's points on its step metric's axis: each step's x is the step metric's value at that
+     step (between two of its points, interpolated: its series may be downsampled; after its last
+     point, that value); points before its first value are left out; sorted by x */
+  EV.onStepMetric = function (sm, steps, ys) {
+    if (!sm || !sm[0].length) return [[], []];
+    const ss = sm[0], sv = sm[1], out = [];
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i];
+      let lo = 0, hi = ss.length - 1;
+      if (s < ss[0]) continue;
+      if (s >= ss[hi]) { out.push([sv[hi], ys[i]]); continue; }
+      while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (ss[mid] <= s) lo = mid; else hi = mid; }
+      const x = ss[lo] === s ? sv[lo] : sv[lo] + (sv[hi] - sv[lo]) * (s - ss[lo]) / (ss[hi] - ss[lo]);
+      out.push([x, ys[i]]);
+    }
+    out.sort((a, b) => a[0] - b[0]);
+    return [out.map((p) => p[0]), out.map((p) => p[1])];
+  };
+
   const COLORS = ["#2f6fdf", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d",
     "#862e9c", "#1864ab"];
   EV.color = (i) => COLORS[i % COLORS.length];

@@ -11,23 +11,42 @@
   const chartStatus = document.getElementById("chart-status");
   let seenSeq = 0;
 
-  function chartFor(key, xs, ys) {
+  EV.runCharts = charts;
+  const seen = new Map(); /* metric -> [steps, values] received so far: the x axes of step metrics */
+
+  function chartFor(key, steps, ys) {
+    const def = EV.metricDef(run.metrics, key);
+    if (def && def.hidden) return null; /* define_metric(hidden=True): not charted */
+    const sm = def && def.step_metric && def.step_metric !== key ? def.step_metric : null;
+    const x = sm ? EV.onStepMetric(seen.get(sm), steps, ys) : [steps, ys];
     let c = charts.get(key);
-    if (c) { c.append(xs, ys); return c; }
+    if (c) { if (x[0].length) c.append(x[0], x[1]); return c; }
     /* keep charts sorted by metric name */
-    c = new EV.Chart(chartBox, key, [{ label: key, xs: xs, ys: ys }], { smoothing: controls.smoothing(), log: controls.log() });
+    c = new EV.Chart(chartBox, key, [{ label: key, xs: x[0], ys: x[1] }],
+      { smoothing: controls.smoothing(), log: controls.log(), xLabel: sm || "step" });
+    c.box.dataset.xlabel = sm || "step";
     charts.set(key, c);
     const sorted = Array.from(charts.keys()).sort();
     sorted.forEach((k) => chartBox.appendChild(charts.get(k).box));
     return c;
   }
 
+  function addSeries(series) {
+    const keys = Object.keys(series);
+    keys.forEach((k) => {
+      const old = seen.get(k), s = series[k];
+      seen.set(k, old ? [old[0].concat(s[0]), old[1].concat(s[1])] : [s[0], s[1]]);
+    });
+    keys.forEach((k) => chartFor(k, series[k][0], series[k][1]));
+    return keys;
+  }
+
   async function loadCharts() {
     const t0 = performance.now();
     chartBox.dataset.scriptAt = String(Math.round(t0));
     const d = await EV.api(runApi + "/series?samples=2000");
-    const keys = Object.keys(d.series);
-    keys.forEach((k) => chartFor(k, d.series[k][0], d.series[k][1]));
+    const keys = addSeries(d.series);
+    showAlerts(run);
     seenSeq = d.next_seq;
     chartBox.dataset.chartsMs = String(Math.round(performance.now() - t0));
     chartBox.dataset.chartsAt = String(Math.round(performance.now()));
@@ -40,7 +59,7 @@
 
   async function newPoints() {
     const d = await EV.api(runApi + "/series?from_seq=" + seenSeq);
-    Object.keys(d.series).forEach((k) => chartFor(k, d.series[k][0], d.series[k][1]));
+    addSeries(d.series);
     seenSeq = d.next_seq;
     if (charts.size) chartStatus.textContent = "";
   }
@@ -75,6 +94,23 @@
           EV.el("th", null, k), EV.el("td", null, EV.el("code", null, EV.fmtValue(r.summary[k])))])))
       : EV.el("p", { className: "muted", id: "summary-table" }, "empty");
     old.replaceWith(table);
+  }
+  /* run.alert(): title, text, level and time of each, newest first */
+  function showAlerts(r) {
+    const alerts = r.alerts || [];
+    let box = document.getElementById("alerts-section");
+    if (!alerts.length) { if (box) box.hidden = true; return; }
+    if (!box) {
+      box = EV.el("section", { id: "alerts-section" });
+      chartBox.parentNode.insertBefore(box, chartBox.parentNode.firstChild);
+    }
+    box.hidden = false;
+    box.replaceChildren(EV.el("h2", null, "Alerts"), EV.el("table", { className: "kv", id: "alerts" },
+      alerts.slice().reverse().map((a) => EV.el("tr", { className: "alert alert-" + String(a.level).toLowerCase(), dataset: { seq: a.seq } }, [
+        EV.el("td", { className: "alert-level" }, a.level),
+        EV.el("td", { className: "alert-time" }, EV.fmtTime(a.time)),
+        EV.el("td", null, [EV.el("strong", { className: "alert-title" }, a.title), " ",
+          EV.el("span", { className: "alert-text" }, a.text)])]))));
   }
 
   /* ---------------------------------------------------------------- editing */
@@ -111,6 +147,7 @@
     showMeta(run);
     if (grew) {
       showSummary(run);
+      showAlerts(run);
       await newPoints();
     }
     /* a finished run stops polling after its final update; a crashed one may resume */

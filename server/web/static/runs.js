@@ -204,15 +204,27 @@
         const c = seriesCache.get(r.id);
         if (!c) return;
         Object.keys(c.series).forEach((k) => {
+          const def = EV.metricDef(r.metrics, k);
+          if (def && def.hidden) return; /* define_metric(hidden=True) */
           if (!metrics.has(k)) metrics.set(k, []);
-          metrics.get(k).push({ label: r.name || r.id, xs: c.series[k][0], ys: c.series[k][1] });
+          const sm = def && def.step_metric && c.series[def.step_metric] ? def.step_metric : "step";
+          metrics.get(k).push({ label: r.name || r.id, xs: c.series[k][0], ys: c.series[k][1], sm: sm,
+            smSeries: c.series[sm] });
         });
       });
       pcCharts.forEach((c, k) => { if (!metrics.has(k)) { c.destroy(); pcCharts.delete(k); } });
       Array.from(metrics.keys()).sort().forEach((k) => {
+        /* the x axis: the step metric every run charts this metric against, else the step */
+        const all = metrics.get(k), xLabel = all.every((l) => l.sm === all[0].sm) ? all[0].sm : "step";
+        const lines = all.map((l) => {
+          const x = xLabel === "step" ? [l.xs, l.ys] : EV.onStepMetric(l.smSeries, l.xs, l.ys);
+          return { label: l.label, xs: x[0], ys: x[1] };
+        });
         let c = pcCharts.get(k);
-        if (c) { c.lines = metrics.get(k); c.draw(); } else {
-          c = new EV.Chart(pcBox, k, metrics.get(k), { smoothing: controls.smoothing(), log: controls.log() });
+        if (c && c.xLabel !== xLabel) { c.destroy(); pcCharts.delete(k); c = null; }
+        if (c) { c.lines = lines; c.draw(); } else {
+          c = new EV.Chart(pcBox, k, lines, { smoothing: controls.smoothing(), log: controls.log(), xLabel: xLabel });
+          c.box.dataset.xlabel = xLabel;
           pcCharts.set(k, c);
         }
         pcBox.appendChild(c.box);
