@@ -65,7 +65,8 @@ MAKE_RUNS = textwrap.dedent('''
         print(run.dir)
 
     make("zoo", "alpha", steps, best=0.97, name="alpha-run", notes="first run", group="g1",
-         job_type="train", tags=["baseline", "cnn"], config={"lr": 0.1, "opt": {"name": "adam", "beta": 0.9}, "layers": 4})
+         job_type="train", tags=["baseline", "cnn"],
+         config={"lr": 0.1, "opt": {"name": "adam", "beta": 0.9}, "layers": 4})
     make("zoo", "beta", 10, best=0.95, name="beta-run", group="g1", job_type="eval", tags=["cnn"],
          config={"lr": 0.01, "opt": {"name": "sgd"}, "layers": 2})
     make("zoo", "gamma", 5, exit_code=1, sleep=0.6, best=0.5, name="gamma-run", group="g2", tags=["rnn"],
@@ -113,8 +114,8 @@ def world(tmp_path_factory) -> Iterator[World]:
     script = tmp / "make_runs.py"
     script.write_text(MAKE_RUNS, encoding="utf-8")
     env = _env(tmp, EVLOG_SINKS="none", EVLOG_SYSTEM_INTERVAL="0.1", EVLOG_CONSOLE="off")
-    out = subprocess.run([sys.executable, str(script), str(tmp / "runs"), alice, str(files), str(STEPS), bob], capture_output=True,
-                         text=True, env=env, cwd=tmp, timeout=300)
+    out = subprocess.run([sys.executable, str(script), str(tmp / "runs"), alice, str(files), str(STEPS), bob],
+                         capture_output=True, text=True, env=env, cwd=tmp, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     folders = out.stdout.split()
     assert len(folders) == 7, out.stdout
@@ -450,7 +451,8 @@ def test_the_server_keeps_only_rows_holding_every_key_with_all_keys(world):
     assert bad.status_code == 400 and bad.json()["reason"] == "bad_request" and "all_keys" in bad.json()["error"]
 
 
-# ------------------------------------------------------------------ retries (a stub: the real server does not answer 503 on demand)
+# ------------------------------------------------------------------ retries
+# a stub server: the real one does not answer 503 or 429 on demand
 def test_503_and_429_are_retried_other_refusals_are_final():
     import json
     import threading

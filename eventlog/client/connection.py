@@ -70,7 +70,8 @@ class Connection:
                 if last:
                     raise ServerUnreachableError(
                         f"cannot reach the evlog server at {self.base_url} ({what or path}): {type(exc).__name__}. "
-                        "Check the URL (Api(overrides={'base_url': ...}) or EVLOG_BASE_URL) and that it runs.") from None
+                        "Check the URL (Api(overrides={'base_url': ...}) or EVLOG_BASE_URL) and that it runs."
+                    ) from None
                 time.sleep(0.25 * 2 ** attempt)
                 continue
             if resp.status_code < 300:

@@ -151,7 +151,8 @@ class Api:
         Read on first use; a bad filter or order raises FilterError now."""
         if path is None:
             if not self._project:
-                raise UsageError("runs() needs a project: api.runs('entity/project') or Api(overrides={'project': ...})")
+                raise UsageError("runs() needs a project: api.runs('entity/project') or "
+                                 "Api(overrides={'project': ...})")
             path = self._project
         parts = self._parts(path, "runs()", "entity/project")
         if len(parts) == 1:
@@ -199,13 +200,14 @@ class Api:
 
         fetch = getattr(artifacts, "fetch", None)
         if fetch is None:
-            raise UsageError("this evlog cannot read artifacts from the server yet (eventlog.artifacts.fetch is missing)")
+            raise UsageError("this evlog cannot read artifacts from the server yet "
+                             "(eventlog.artifacts.fetch is missing)")
         if {"base_url", "api_key"} <= set(inspect.signature(fetch).parameters):
             return fetch("/".join(parts), type=type, base_url=self.base_url, api_key=self.api_key)
         logged_in = credentials.lookup()
         if (logged_in.base_url, logged_in.api_key) != (self.base_url, self.api_key):
-            raise UsageError(f"artifact({name!r}) reads from the logged-in server ({logged_in.base_url}) only, and this "
-                             "Api was given another server or key: use EVLOG_BASE_URL / EVLOG_API_KEY instead")
+            raise UsageError(f"artifact({name!r}) reads from the logged-in server ({logged_in.base_url}) only, and "
+                             "this Api was given another server or key: use EVLOG_BASE_URL / EVLOG_API_KEY instead")
         return fetch("/".join(parts), type=type)
 
     def flush(self) -> None:
