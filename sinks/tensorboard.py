@@ -8,7 +8,9 @@ of the record and its wall time; the run's config is written as text (tag `confi
 (the record's bins) and video summaries (an animated GIF image, as tensorboardX's add_video writes;
 mp4 files are decoded with imageio-ffmpeg when it is installed); audio becomes audio summaries (the
 stored file, as add_audio writes), tables and charts (eventlog.plot.*) a markdown table of their
-data in the text tab; logged HTML pages are not mirrored.
+data in the text tab (a media cell as its file's path); logged HTML pages are not mirrored. Lists
+of plain values (spec/format.md 3, "Values") are skipped: TensorBoard has no scalar for them (a
+numpy array or tensor of more than 32 values is already a histogram in the log).
 
 Exactly once in effect: the file's name and size at each checkpoint are saved with the cursor.
 Opened again, the sink cuts the file back to that size, so the events of records delivered again
@@ -27,7 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import Record
 
-from .base import Sink, SinkContext, SinkError, env_flag, flatten, is_media, numeric
+from .base import Sink, SinkContext, SinkError, env_flag, flatten, is_media, media_kind, numeric
 
 TB_DIR = "tensorboard"
 OWN_SUFFIX = ".evlog"  # event files this sink wrote (and may cut back or remove)
@@ -144,8 +146,9 @@ class TensorBoardSink(Sink):
                                     values.append(mv)
                                 continue
                             if type(v2) is list:  # a list of media: one tag per item, `key/0`, `key/1`, ...
-                                values.extend(mv for i, m in enumerate(v2)
-                                              if (mv := self._media_value(f"{k2}/{i}", m)) is not None)
+                                if media_kind(v2) is not None:  # else plain values: skipped
+                                    values.extend(mv for i, m in enumerate(v2)
+                                                  if (mv := self._media_value(f"{k2}/{i}", m)) is not None)
                                 continue
                             f = numeric(v2)
                             if f is not None:
@@ -279,6 +282,8 @@ def markdown_table(table: Dict[str, Any], max_rows: int) -> str:
     """A table file's content (eventlog.Table: {"columns", "data"}) as a markdown table, the first
     `max_rows` rows, cells escaped so that none breaks the table."""
     def cell(v: Any) -> str:
+        if is_media(v):  # a media cell (an image, ...): its file, as the CSV export writes it
+            v = v.get("path") if isinstance(v.get("path"), str) else f"<{v.get('_type')}>"
         text = v if isinstance(v, str) else json.dumps(v)
         return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from test_run_support import config_from_log, ev, of_type, records, summary_from_log  # noqa: F401
+from test_dashboard_support import browser, page  # noqa: F401  (fixtures)
 
 
 def history(folder):
@@ -317,3 +318,141 @@ def test_media_is_not_a_config_value(ev):
         run.config["img"] = ev.Image(np.zeros((2, 2), np.uint8))
     run.finish()
     assert of_type(records(run.dir), "config") == []
+
+
+# ------------------------------------------------ the consumers: sinks, server, export, dashboard
+RUN_SCRIPT = """
+import numpy as np
+import eventlog
+run = eventlog.init(project="vals", id="lists-run")
+pix = np.zeros((6, 8, 3), np.uint8); pix[:, :, 1] = 200
+for i in range(3):
+    run.log({"loss": 1.0 / (i + 1), "acc": [0.5 + i, float("nan"), None], "grid": [[i, 2], [3]],
+             "emb": np.arange(4) + i, "weights": np.arange(100.0) * (i + 1), "e": {"v": (i, "x")}})
+t = eventlog.Table(columns=["id", "image", "vec"])
+t.add_data(0, eventlog.Image(pix, caption="green"), [1, 2])
+run.log({"preds": t})
+run.summary["best"] = [1, 2, 3]
+run.finish()
+"""
+
+
+def run_script(tmp, env_extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVLOG_", "WANDB_"))}
+    env.update(EVLOG_MODE="offline", EVLOG_DISABLE_GIT="true", EVLOG_CONFIG_DIR=str(tmp / "cfg"), HOME=str(tmp),
+               EVLOG_CONSOLE="off", EVLOG_SYSTEM_INTERVAL="0", **env_extra)
+    script = tmp / "train.py"
+    script.write_text(RUN_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    (folder,) = [p for p in (tmp / "evlog").iterdir() if p.name.startswith("run-")]
+    return folder, out
+
+
+def test_the_stdout_sink_shows_a_list_as_json_text(tmp_path):
+    folder, out = run_script(tmp_path, {"EVLOG_SINKS": "stdout"})  # the stdout sink runs in the run's syncer
+    text = out.stdout + out.stderr
+    lines = [ln for ln in text.splitlines() if ln.startswith("evlog:")]
+    row = next(ln for ln in lines if ln.split()[1:2] == ["acc"])
+    assert row.split(None, 2)[2] == '[2.5, NaN, null]'
+    assert next(ln for ln in lines if ln.split()[1:2] == ["best"]).split(None, 2)[2] == "[1, 2, 3]"
+    assert next(ln for ln in lines if ln.split()[1:2] == ["weights"]).split(None, 2)[2] == "<histogram, 32 bins>"
+
+
+def test_the_tensorboard_mirror_skips_lists_and_shows_media_cells_as_their_file(tmp_path):
+    pytest.importorskip("tensorboardX")
+    pytest.importorskip("tensorboard")
+    from test_sinks_common import evlog, subprocess_env
+
+    folder, _ = run_script(tmp_path, {"EVLOG_SINKS": "none", "EVLOG_SILENT": "true"})
+    r = evlog("sync", str(folder), "--sink", "tensorboard", env=subprocess_env())
+    assert r.returncode == 0, r.stderr
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(folder / "tensorboard"), size_guidance={"scalars": 0, "tensors": 0, "histograms": 0})
+    ea.Reload()
+    tags = ea.Tags()
+    assert tags["scalars"] == ["loss"]  # lists are skipped: no scalar, no tag per item
+    assert tags["histograms"] == ["weights"] and len(ea.Histograms("weights")) == 3
+    (tag,) = [t for t in tags["tensors"] if t.startswith("preds")]  # the text plugin's tag
+    (table,) = ea.Tensors(tag)
+    text = table.tensor_proto.string_val[0].decode()
+    ((_, data),) = [(s, d) for s, d in history(folder) if "preds" in d]
+    cells = json.loads((folder / data["preds"]["path"]).read_bytes())["data"][0]
+    assert cells[1]["path"] in text and "sha256" not in text and "[1, 2]" in text
+
+
+@pytest.fixture(scope="module")
+def values_site(tmp_path_factory):
+    """A SQLite server holding the run of RUN_SCRIPT, synced by `evlog sync`."""
+    from test_server_support import start_harness
+    from test_server_sync import evlog_sync, sync_env
+
+    tmp = tmp_path_factory.mktemp("values-site")
+    h = start_harness(f"sqlite:///{tmp / 'values.db'}", tmp)
+    user, key = h.user("vals")
+    folder, _ = run_script(tmp, {"EVLOG_SINKS": "none", "EVLOG_SILENT": "true"})
+    out = evlog_sync(str(folder), env=sync_env(tmp, h.url, key))
+    assert out.returncode == 0, out.stderr
+    yield {"h": h, "user": user, "key": key, "folder": folder}
+    h.proc.stop()
+    h.close()
+
+
+def test_the_server_ingests_lists_and_serves_them_in_history_summary_series_and_export(values_site):
+    h, user, key, folder = values_site["h"], values_site["user"], values_site["key"], values_site["folder"]
+    local = history(folder)
+    rows = h.rows(user, "vals", "lists-run", key)
+    assert [r["step"] for r in rows] == [s for s, _ in local] == [0, 1, 2, 3]
+    assert rows[2]["data"]["acc"] == [2.5, "NaN", None] and rows[2]["data"]["grid"] == [[2, 2], [3]]
+    assert rows[1]["data"]["emb"] == [1, 2, 3, 4] and rows[0]["data"]["e"] == {"v": [0, "x"]}
+    assert rows[0]["data"]["weights"]["_type"] == "histogram"
+    run = h.run(user, "vals", "lists-run", key).json()
+    summary = run["summary"] if "summary" in run else run["run"]["summary"]
+    assert summary["best"] == [1, 2, 3] and summary["acc"] == [2.5, "NaN", None]
+    series = h.get(f"/-/api/runs/{user}/vals/lists-run/series", key).json()["series"]
+    assert sorted(series) == ["loss"]  # only numbers are charted
+    assert series["loss"][0] == [0, 1, 2]
+    import csv
+
+    csv_text = h.get(f"/api/v1/runs/{user}/vals/lists-run/export", key, format="csv").text
+    cols, row0 = list(csv.reader(csv_text.splitlines()))[:2]
+    got = dict(zip(cols, row0))
+    assert got["acc"] == '[0.5,"NaN",null]' and got["grid"] == "[[0,2],[3]]" and got["e/v"] == '[0,"x"]'
+    jl = [json.loads(x) for x in h.get(f"/api/v1/runs/{user}/vals/lists-run/export", key, format="jsonl").text.splitlines()]
+    assert jl[1]["emb"] == [1, 2, 3, 4] and jl[0]["acc"] == [0.5, "NaN", None]
+    # the table's image cell was uploaded with the run: the server serves its file
+    ((_, data),) = [(s, d) for s, d in local if "preds" in d]
+    cell = json.loads((folder / data["preds"]["path"]).read_bytes())["data"][0][1]
+    got = h.get(f"/-/files/{user}/vals/lists-run/{cell['path']}", key)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    assert got.content == (folder / cell["path"]).read_bytes()
+
+
+def test_the_run_page_shows_lists_in_the_summary_and_image_cells_as_thumbnails(values_site, page):
+    from test_dashboard_support import shot, sign_in
+
+    h, user = values_site["h"], values_site["user"]
+    sign_in(page, h.url, values_site["key"], f"/{user}/vals/runs/lists-run")
+    page.wait_for_selector("#media[data-ready='1']")
+    def summary_cell(key):  # a list is shown as its JSON text
+        return json.loads(page.locator("#summary-table tr", has=page.locator(f"th:text-is('{key}')")).locator("td").inner_text())
+
+    assert summary_cell("best") == [1, 2, 3]
+    assert summary_cell("acc") == [2.5, "NaN", None]
+    assert summary_cell("grid") == [[2, 2], [3]]
+    page.wait_for_selector('.media-panel[data-key="preds"] .media-table[data-rows="1"]')
+    panel = page.locator('.media-panel[data-key="preds"]')
+    thumb = panel.locator("tbody td img.media-thumb")
+    assert thumb.count() == 1
+    page.wait_for_function("(() => { const im = document.querySelector('.media-panel[data-key=\"preds\"] td img');"
+                           " return im && im.complete && im.naturalWidth === 8; })()")
+    assert thumb.get_attribute("alt") == "green"
+    color = thumb.evaluate("im => { const c = document.createElement('canvas'); c.width = im.naturalWidth;"
+                           " c.height = im.naturalHeight; const x = c.getContext('2d'); x.drawImage(im, 0, 0);"
+                           " return Array.from(x.getImageData(0, 0, 1, 1).data.slice(0, 3)); }")
+    assert color == [0, 200, 0]
+    cells = panel.locator("tbody tr").first.locator("td")
+    assert cells.nth(0).inner_text() == "0" and cells.nth(2).inner_text() == "[1,2]"
+    panel.scroll_into_view_if_needed()
+    shot(page, "run-values-table-thumbnail")

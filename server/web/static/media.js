@@ -91,12 +91,37 @@
       view.dataset.drawn = item.path;
     }).catch(function (err) { view.textContent = "the chart could not be loaded: " + err; });
   }
+  /* one cell of a table (spec/format.md 7, "Media in table cells"): an image (or GIF) cell as a
+     thumbnail linking to its file, a histogram as a small chart, other media as their description,
+     anything else as text */
+  const MEDIA_FILE = /^media\/[0-9a-f]{64}\.[a-z0-9]+$/;
+  function tableCell(tag, v) {
+    if (v === null || v === undefined) return EV.el(tag, {}, "");
+    if (typeof v === "string") return EV.el(tag, {}, v);
+    const items = Array.isArray(v) && v.length && EV.isMedia(v[0]) ? v : EV.isMedia(v) ? [v] : null;
+    if (!items) return EV.el(tag, {}, EV.fmtValue(v));
+    return EV.el(tag, { className: "media-cell" }, items.map(cellThumb));
+  }
+  function cellThumb(m) {
+    const still = m._type === "image" || (m._type === "video" && m.format === "gif");
+    if (still && typeof m.path === "string" && MEDIA_FILE.test(m.path)) {
+      const img = EV.el("img", { className: "media-thumb", src: fileUrl(m.path), alt: m.caption || m._type,
+        title: m.caption || null, style: "max-width:96px;max-height:96px;image-rendering:pixelated" });
+      return EV.el("a", { href: fileUrl(m.path), target: "_blank", rel: "noopener" }, [img]);
+    }
+    if (m._type === "histogram") {
+      const c = EV.el("canvas", { width: 120, height: 60, className: "media-thumb" });
+      drawHistogram(c, m);
+      return c;
+    }
+    return EV.el("span", { className: "muted" }, EV.fmtValue(m));
+  }
   function drawTable(view, item) {
     if (view.dataset.path === item.path) return;
     view.dataset.path = item.path;
     tableData(item.path).then(function (t) {
       if (view.dataset.path !== item.path) return;  /* the slider moved on meanwhile */
-      const cell = (tag, v) => EV.el(tag, {}, v === null || v === undefined ? "" : typeof v === "string" ? v : EV.fmtValue(v));
+      const cell = tableCell;
       const rows = (t.data || []).slice(0, TABLE_ROWS);
       const table = EV.el("table", { className: "kv media-table-grid" }, [
         EV.el("thead", {}, [EV.el("tr", {}, (t.columns || []).map((c) => cell("th", c)))]),
