@@ -323,9 +323,10 @@ class Run(RunOps):
         - `step=s`: the data goes to step s; it is committed when a later call moves past s (or with
           `commit=True`, or at finish). A step lower than the current one is refused with a
           StepWarning naming both steps, and that data is not written.
-        - values: bool, int, float (NaN/inf kept), str, None, numpy scalars / 0-d arrays, torch scalar
-          tensors, dicts of those. Anything else raises LogValueError (a TypeError) naming the key;
-          that call writes no data and the run goes on.
+        - values: bool, int, float (NaN/inf kept), str, None, numpy scalars, torch scalar tensors,
+          dicts and lists/tuples of those, numpy arrays and torch tensors (as wandb: up to 32
+          values a list, more a histogram), media (eventlog/values.py). Anything else raises
+          LogValueError (a TypeError) naming the key; that call writes no data and the run goes on.
         """
         if type(data) is not dict:
             data = self._coerce_data(data)
