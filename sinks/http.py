@@ -7,7 +7,8 @@ reads them from the run's log and sends them first. Connection errors, 5xx and 4
 exponential backoff and jitter (honouring Retry-After); an authentication or permission refusal
 stops the sink with the client's message (the cursor stays where the server has everything).
 Files named by `files` records (and the run's saved code and diff) are uploaded after the records
-that name them. The sink never imports the server: it speaks HTTP.
+that name them, and artifact records' files and manifests after them (sinks/http_artifacts.py).
+The sink never imports the server: it speaks HTTP.
 """
 from __future__ import annotations
 

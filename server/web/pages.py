@@ -333,6 +333,7 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         '<div id="charts" class="charts"></div>'
         '<section id="media-section" hidden><h2>Media</h2><div id="media" class="media"></div></section>'
         '<section id="system-section" hidden><h2>System metrics</h2><div id="system-charts" class="charts"></div></section>'
+        '<section id="artifacts-section" hidden><h2>Artifacts</h2><div id="artifacts"></div></section>'
         '<section id="logs-section" hidden><h2>Logs</h2><p id="logs-note" class="muted" hidden></p>'
         '<pre id="logs" class="logs"></pre></section>'
         f'{"".join(sections)}'
@@ -341,7 +342,7 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
     )
     return layout(f"{name}", body, who=who, csrf=csrf,
                   crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj)), (name, run_path(ent, proj, rid))],
-                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "mediachart.js", "media.js", "system.js", "output.js"], next_url=run_path(ent, proj, rid),
+                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "mediachart.js", "media.js", "system.js", "output.js", "artifacts.js"], next_url=run_path(ent, proj, rid),
                   preload=[series_url(ent, proj, rid)])
 
 
