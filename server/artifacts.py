@@ -212,7 +212,7 @@ def log_version(engine: Engine, principal: Any, entity: str, project: str, run_i
     from .views import _run_row
 
     if not isinstance(body, dict):
-        raise bad_request("the body must be a JSON object (the artifact record, spec/format.md 8, with seq)")
+        raise bad_request("the body must be a JSON object (the artifact record, spec/format.md 9, with seq)")
     seq, name, type_ = body.get("seq"), body.get("name"), body.get("type")
     if type(seq) is not int or seq < 0:
         raise bad_request("seq must be the record's seq (a non-negative integer)")

@@ -38,7 +38,7 @@ class ArtifactEntry:
         return self.path
 
     def record(self) -> Dict[str, Any]:
-        """The entry as a manifest map (spec/format.md 8)."""
+        """The entry as a manifest map (spec/format.md 9)."""
         if self.ref is not None:
             return {"path": self.path, "ref": self.ref}
         return {"path": self.path, "sha256": self.sha256, "size": self.size}
@@ -145,7 +145,7 @@ class Artifact:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the manifest (spec/format.md 8): equal contents, equal digest."""
+        """SHA-256 of the manifest (spec/format.md 9): equal contents, equal digest."""
         return fs.manifest_digest(self.manifest.to_list())
 
     @property

@@ -72,7 +72,7 @@ def same_file(path: str, sha: str, size: Optional[int]) -> bool:
 
 
 def manifest_digest(files: Iterable[Mapping]) -> str:
-    """The artifact digest (spec/format.md 8): SHA-256 over, per entry in UTF-8 byte order of its
+    """The artifact digest (spec/format.md 9): SHA-256 over, per entry in UTF-8 byte order of its
     path, `path` LF `sha256` LF (a reference: `ref:` + its URI instead of the sha256)."""
     h = hashlib.sha256()
     for e in sorted(files, key=lambda e: e["path"].encode("utf-8")):

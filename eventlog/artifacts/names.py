@@ -1,5 +1,5 @@
 """The names of artifacts: artifact names and types, aliases, file paths inside an artifact, and
-the "entity/project/name:alias" strings `use_artifact` and `fetch` take (spec/format.md 8)."""
+the "entity/project/name:alias" strings `use_artifact` and `fetch` take (spec/format.md 9)."""
 from __future__ import annotations
 
 import re

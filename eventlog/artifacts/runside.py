@@ -1,6 +1,6 @@
 """What `run.log_artifact` and `run.use_artifact` do: store the files in the run root's artifact
 store, number the version, move the aliases, and write the `artifact` / `use_artifact` record
-(spec/format.md 8); resolve "name:alias" locally or on the server."""
+(spec/format.md 9); resolve "name:alias" locally or on the server."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""The local artifact store of a run root, `<dir>/evlog/artifacts/` (spec/format.md 8): file
+"""The local artifact store of a run root, `<dir>/evlog/artifacts/` (spec/format.md 9): file
 contents named by their SHA-256 (each stored once, whatever artifact, version or run holds it),
 and per project and artifact name the versions (v0, v1, ... by content digest) and aliases that
 runs of this root logged. Works offline; the HTTP sink uploads from here."""

@@ -1,6 +1,6 @@
 """Run operations: artifacts. `log_artifact` stores an artifact's files in the run root's store
 and writes an `artifact` record (a version, v0, v1, ..., with aliases); `use_artifact` resolves
-"name:alias" and writes a `use_artifact` record (eventlog/artifacts/, spec/format.md 8)."""
+"name:alias" and writes a `use_artifact` record (eventlog/artifacts/, spec/format.md 9)."""
 from __future__ import annotations
 
 from typing import Any, List, Optional
