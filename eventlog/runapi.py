@@ -689,6 +689,7 @@ class Run(RunOps):
                 self._writer.close()
         finally:
             self._leave()
+        self._close_attach()  # after the exit record: attached processes learn the run is finished
         if wait and self._syncer is not None:
             from .syncproc import wait_syncer
 
