@@ -159,6 +159,37 @@ def test_a_list_of_audio_is_one_value_like_a_list_of_images(ev):
     assert len(media_files(run.dir)) == 2
 
 
+LIGHTNING_LOG_AUDIO = """
+import numpy as np
+import eventlog.compat.wandb
+from lightning.pytorch.loggers import WandbLogger
+logger = WandbLogger(project="lt")
+t = np.arange(4000) / 8000
+logger.log_audio("clips", [0.3 * np.sin(2 * np.pi * 220 * t), 0.3 * np.sin(2 * np.pi * 330 * t)], step=3,
+                 sample_rate=[8000, 16000], caption=["low", "high"])
+logger.experiment.finish()
+print(logger.experiment.dir)
+"""
+
+
+def test_lightning_log_audio_logs_a_list_of_audio(tmp_path):
+    """Lightning's own WandbLogger.log_audio (unmodified): one value, a list of Audio, at its step."""
+    pytest.importorskip("lightning")
+    from test_run_support import scrubbed_env
+
+    env = scrubbed_env(tmp_path, EVLOG_MODE="offline", EVLOG_SINKS="none", EVLOG_SILENT="true",
+                       EVLOG_DISABLE_GIT="true", EVLOG_CONSOLE="off")
+    out = subprocess.run([sys.executable, "-c", LIGHTNING_LOG_AUDIO], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    folder = Path(out.stdout.strip().splitlines()[-1])
+    (d,) = history_data(folder)
+    assert d["trainer/global_step"] == 3
+    assert [(m["_type"], m["caption"], m["sample_rate"], m["duration"]) for m in d["clips"]] == [
+        ("audio", "low", 8000, 0.5), ("audio", "high", 16000, 0.25)]
+    assert all((folder / m["path"]).is_file() for m in d["clips"])
+
+
 # -------------------------------------------------------------------- html
 def test_html_pages_are_html_files_with_the_style_injected_or_not(ev, tmp_path):
     from eventlog.media.html import INJECT
@@ -215,6 +246,18 @@ def test_charts_of_a_table_store_the_table_file_with_their_kind_fields_and_title
     assert table_file(run.dir, d["line"])["data"][1] == [1, 0.5, "train"]
     assert len(media_files(run.dir)) == 1  # the charts' data is the table's file
     assert len(history_data(run.dir)) == 1  # refused charts wrote nothing
+
+
+def test_a_chart_of_a_table_with_media_cells_stores_their_files(ev):
+    run = ev.init()
+    clip = ev.Audio(sine(8000, 0.1), sample_rate=8000)
+    t = ev.Table(columns=["n", "score", "clip"], data=[[0, 0.5, clip], [1, 0.7, clip]])
+    run.log({"bars": ev.plot.bar(t, "n", "score")})
+    run.finish()
+    (d,) = history_data(run.dir)
+    cells = [row[2] for row in table_file(run.dir, d["bars"])["data"]]
+    assert cells[0] == cells[1] and cells[0]["_type"] == "audio"
+    assert sorted(media_files(run.dir)) == sorted([Path(d["bars"]["path"]).name, Path(cells[0]["path"]).name])
 
 
 def test_line_series_is_one_row_per_point_keyed_by_line(ev):

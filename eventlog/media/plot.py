@@ -49,7 +49,7 @@ class Chart(Media):
         if self.spec is not None:
             m["spec"] = self.spec
         m.update((k, p.map[k]) for k in ("sha256", "path", "size", "columns", "nrows"))
-        return Prepared(m, p.path, p.data)
+        return Prepared(m, p.path, p.data, p.files)  # with the files of media cells
 
     def __repr__(self) -> str:
         return f"<eventlog.plot.{self.kind} chart>"
