@@ -769,6 +769,13 @@ def store(folder, files: dict, known: set) -> list:
     return entries
 
 
-# media values of their own modules (they use the helpers above)
-from .audio import Audio  # noqa: E402
-from .html import Html  # noqa: E402
+_OWN_MODULES = {"Audio": ".audio", "Html": ".html"}  # media values of their own modules, loaded when first used
+
+
+def __getattr__(name: str):
+    mod = _OWN_MODULES.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(mod, __name__), name)
