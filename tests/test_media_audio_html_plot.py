@@ -346,6 +346,8 @@ def test_roc_curves_per_class_have_the_area_of_the_pairwise_ranking(ev):
         ev.plot.roc_curve(y, scores[:-1])
     with pytest.raises(ev.MediaError, match="classes_to_plot"):
         ev.plot.roc_curve(y, scores, classes_to_plot=[9])
+    with pytest.raises(ev.MediaError, match=r"plot.pr_curve: y_true= .* and y_probas= .* are required"):
+        ev.plot.pr_curve(y_true=y)
     run.finish()
     (d,) = history_data(run.dir)
     assert d["roc"]["title"] == "ROC Curve" and d["roc"]["fields"] == {"x": "fpr", "y": "tpr", "stroke": "class"}
@@ -498,6 +500,11 @@ def test_the_server_serves_audio_as_audio_and_logged_pages_sandboxed(site):
     assert not any("allow-" in d or "script-src" in d for d in csp)
     assert page.headers["x-content-type-options"] == "nosniff"
     assert PAGE_SRC in page.text
+    from server.media import media_type
+
+    sha = "0" * 64
+    assert [media_type(f"media/{sha}.{ext}") for ext in ("wav", "mp3", "oga", "flac", "html", "svg")] == [
+        "audio/wav", "audio/mpeg", "audio/ogg", "audio/flac", "text/html; charset=utf-8", None]
     chart = h.get(f"/-/files/{run}/{data['c_cm']['path']}", key)
     assert chart.headers["content-type"] == "application/json" and "content-security-policy" not in chart.headers
     index = h.get(f"/-/api/runs/{run}/media", key).json()["media"]

@@ -198,6 +198,9 @@ def _per_class(what: str, y_true: Any, y_probas: Any, labels: Optional[Sequence]
     """[(class name, binary targets, scores)] for each class to plot (wandb's class order: sorted
     class values of y_true; int classes pick their column, other classes the i-th column)."""
     np = _np(what)
+    if y_true is None or y_probas is None:
+        raise MediaError(f"{what}: y_true= (the true class of each sample) and y_probas= (samples × classes "
+                         "scores) are required")
     truth = _array(what, "y_true", y_true, numeric=False).ravel()
     probas = _array(what, "y_probas", y_probas)
     if probas.ndim == 1:  # binary: the scores of the positive class
