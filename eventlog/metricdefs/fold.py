@@ -17,6 +17,8 @@ class MetricFold:
         self._globs: List[tuple] = []                # (prefix, definition)
         self._resolved: Dict[Any, Optional[Dict[str, Any]]] = {}
         self._step_keys: set = set()                 # step metrics of step_sync definitions
+        self._ops = False                            # does any definition name summary operations?
+        self._sync_of: Dict[Any, Optional[str]] = {}  # key -> the step metric step_sync adds to its rows
         self.step_last: Dict[str, Any] = {}
         self.means: Dict[str, List[float]] = {}      # key -> [total, count]
 
@@ -37,7 +39,9 @@ class MetricFold:
         self._globs = [(n[:-1], v) for n, v in self.defs.items() if n.endswith("*")]
         self._step_keys = {v["step_metric"] for v in self.defs.values()
                            if v.get("step_sync") and type(v.get("step_metric")) is str}
+        self._ops = any(v["summary"] and v["summary"] != ["copy"] for v in self.defs.values())
         self._resolved.clear()
+        self._sync_of.clear()
 
     def resolve(self, key: Any) -> Optional[Dict[str, Any]]:
         """The definition of a logged key: its own, else the first glob (in definition order) whose
@@ -63,19 +67,31 @@ class MetricFold:
         step metric gets the step metric's last logged value."""
         if not self._step_keys:
             return
-        add = {}
+        sync_of, last = self._sync_of, self.step_last
+        add = None
         for k in data:
-            d = self.resolve(k)
-            if d is not None and d.get("step_sync"):
-                sm = d.get("step_metric")
-                if sm is not None and sm not in data and sm in self.step_last:
-                    add[sm] = self.step_last[sm]
-        data.update(add)
+            try:
+                sm = sync_of[k]
+            except KeyError:
+                d = self.resolve(k)
+                sm = sync_of[k] = d.get("step_metric") if d is not None and d.get("step_sync") else None
+            if sm is not None and sm not in data and sm in last:
+                if add is None:
+                    add = {}
+                add[sm] = last[sm]
+        if add:
+            data.update(add)
 
     def apply(self, summary: Dict[Any, Any], data: Dict[Any, Any]) -> None:
         """A history row's effect on the summary: each key's last value, unless its definition
         names summary operations: then summary[key] is a map of them ("none": no key at all)."""
         step_last = self.step_last
+        if not self._ops:  # definitions for charts only (transformers, Lightning): the plain summary
+            summary.update(data)
+            for k in self._step_keys:
+                if k in data:
+                    step_last[k] = data[k]
+            return
         for k, v in data.items():
             if k in self._step_keys:
                 step_last[k] = v
