@@ -113,6 +113,21 @@ def test_globs_and_step_sync_as_transformers_defines_them(ev):
     assert run.summary["eval/acc"] == {"max": 0.5} and run.summary["train/loss"] == 0.6
 
 
+def test_definitions_for_charts_only_keep_last_values_and_sync_the_step_metric(ev):
+    run = ev.init(project="p")
+    run.define_metric("trainer/global_step")
+    run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+    run.log({"trainer/global_step": 3, "loss": 2.0})
+    run.log({"loss": 1.5, "note": "x"})
+    run.log({"trainer/global_step": 4})
+    run.log({"loss": 1.0})
+    assert dict(run.summary) == {"trainer/global_step": 4, "loss": 1.0, "note": "x"}
+    run.finish()
+    rows = [r.body["data"] for r in of_type(records(run.dir), "history")]
+    assert [r.get("trainer/global_step") for r in rows] == [3, 3, 4, 4]
+    assert from_log(run.dir).metrics.step_last == {"trainer/global_step": 4}
+
+
 def test_a_step_metric_gets_a_definition_and_lightning_style_step_metric_objects_work(ev):
     run = ev.init(project="p")
     step = run.define_metric("trainer/global_step", hidden=True)
