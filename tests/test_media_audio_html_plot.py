@@ -214,7 +214,7 @@ def test_html_pages_are_html_files_with_the_style_injected_or_not(ev, tmp_path):
                      "size": len(raw)}
     assert text["plain"] == "<p>hi</p>" and text["stream"] == "<b>streamed</b>"
     assert text["styled"] == "<head>" + INJECT + "</head><p>hi</p>"
-    assert text["file"] == ("<html><head>" + INJECT + "<title>r</title></head><body><p>from a file ü</p></body></html>")
+    assert text["file"] == "<html><head>" + INJECT + "<title>r</title></head><body><p>from a file ü</p></body></html>"
     assert text["path"] == page_file.read_text()
 
 
@@ -392,7 +392,8 @@ def test_eventlog_plot_is_the_plot_module_and_import_stays_light(ev):
                           "eventlog.Audio; eventlog.Html; eventlog.plot;"
                           f"print([m for m in {mods} if m in sys.modules])"],
                          capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.split("\n")[:2] == ["[]", "['eventlog.media.audio', 'eventlog.media.html', 'eventlog.media.plot']"]
+    loaded = "['eventlog.media.audio', 'eventlog.media.html', 'eventlog.media.plot']"
+    assert out.stdout.split("\n")[:2] == ["[]", loaded]
 
 
 # ------------------------------------------------------- tensorboard mirror
