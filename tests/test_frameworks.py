@@ -129,7 +129,7 @@ def test_transformers_log_model_end_logs_the_model_as_an_artifact(tmp_path):
     run_script("hf_trainer.py", tmp_path, str(tmp_path / "out"), "4", WANDB_LOG_MODEL="end")
     (folder,) = runs(tmp_path)
     run = Run(folder)
-    (art,) = [a for a in run.artifacts if a.get("type") == "model"]
+    (art,) = [a for a in run.artifacts if a.get("type") == "model" and "final_model" in a.get("aliases", [])]
     names = {f["path"] if isinstance(f, dict) else f for f in art.get("files", art.get("manifest", []))}
     assert any(n.endswith(("model.safetensors", "pytorch_model.bin")) for n in names), art
     assert "final_model" in art.get("aliases", [])
