@@ -208,3 +208,51 @@ def test_accelerate_logs_through_its_wandb_tracker(tmp_path):
     assert run.config == {"lr": 0.1, "epochs": 2}
     assert run.run["project"] == "accelerate-demo" and run.run["tags"] == ["acc"]
     assert run.exit[-1]["exit_code"] == 0
+
+
+# ------------------------------------------------------------------ online, end to end
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from test_server_support import start_harness
+
+    tmp = tmp_path_factory.mktemp("frameworks-srv")
+    h = start_harness(f"sqlite:///{tmp / 'db.sqlite'}", tmp)
+    yield h
+    h.proc.stop()
+    h.close()
+
+
+def test_lightning_online_run_reads_back_through_the_api_with_its_model_artifact(server, tmp_path, monkeypatch):
+    need("lightning", "torch")
+    from eventlog import credentials
+
+    user, key = server.user("light")
+    cfg = tmp_path / "cfg"
+    env = {"EVLOG_CONFIG_DIR": str(cfg), "EVLOG_BASE_URL": server.url, "EVLOG_SINKS": "http",
+           "EVLOG_FINISH_TIMEOUT": "120", "WANDB_MODE": ""}
+    credentials.save(server.url, key, user, env={"EVLOG_CONFIG_DIR": str(cfg)})
+    out = run_script("lightning_fit.py", tmp_path, str(tmp_path), "log_model", **env)
+    run_id = out.stdout.split("RUN", 1)[1].split()[0]
+    import eventlog
+
+    monkeypatch.setenv("EVLOG_CONFIG_DIR", str(cfg))
+    monkeypatch.setenv("EVLOG_BASE_URL", server.url)
+    for var in ("EVLOG_API_KEY", "WANDB_API_KEY", "WANDB_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    api = eventlog.Api()
+    run = api.run(f"{user}/lightning-demo/{run_id}")
+    assert run.state == "finished" and run.config["lr"] == 0.05
+    rows = list(run.scan_history(keys=["train/loss", "trainer/global_step"]))
+    assert len(rows) == 12 and [r["trainer/global_step"] for r in rows] == sorted(r["trainer/global_step"] for r in rows)
+    # the server knows the x axis Lightning defined, and holds the checkpoint artifact with its aliases
+    got = server.get(f"/api/v1/runs/{user}/lightning-demo/{run_id}", key).json()
+    assert any(m.get("name") == "*" and m.get("step_metric") == "trainer/global_step"
+               for m in (got["metrics"] if isinstance(got["metrics"], list) else
+                         [dict(v, name=k) for k, v in got["metrics"].items()]))
+    logged = server.get(f"/api/v1/runs/{user}/lightning-demo/{run_id}/artifacts", key).json()["logged"]
+    assert logged and {"latest", "best"} <= set(logged[-1]["aliases"] if "aliases" in logged[-1]
+                                                else logged[-1]["version"]["aliases"])
+    art = api.artifact(f"{user}/lightning-demo/model-{run_id}:best")
+    path = Path(art.download(root=str(tmp_path / "dl")))
+    ckpt = next(Path(tmp_path / "ckpt").glob("*.ckpt"))
+    assert (path / "model.ckpt").read_bytes() == ckpt.read_bytes()
