@@ -303,3 +303,16 @@ def test_wandb_util_env_apis_and_data_types_exist_and_unknown_attributes_are_att
     out = json.loads(p.stdout)
     assert len(out["id"]) == 8 and out["id"].isalnum() and out["project"] == "from-env"
     assert out["api"] and out["image"] and out["no_keras"] is False
+
+
+def test_runops_table_lists_every_attribute_of_every_mixin():
+    """RunOps loads each runops module on first use of one of the attributes PARTS lists for it: an
+    attribute missing from the table would never reach the Run."""
+    from eventlog import runops
+
+    for module, (cls_name, attrs) in runops.PARTS.items():
+        cls = runops.mixin(module)
+        own = {k for k in vars(cls) if k not in ("__module__", "__doc__", "__slots__", "__qualname__")
+               and not (k.startswith("__") and k.endswith("__") and k != "__reduce__")}
+        own -= {"_mfold", "_alerted"}  # plain class defaults, on RunOps itself
+        assert own == set(attrs), (module, own ^ set(attrs))

@@ -3,9 +3,7 @@ method of the run-operation mixins (eventlog/runops) except those that act in th
 process itself (watch, whose hooks live where the model is; attach)."""
 from __future__ import annotations
 
-from ..runops import RunOps
-from ..runops.attach import AttachOps
-from ..runops.watch import WatchOps
+from .. import runops
 
 # the Run's own writes (config, summary, meta go through these, as run.config / run.summary do)
 CORE_CALLS = frozenset({"log", "save", "_config_update", "_config_remove", "_summary_update", "_set_meta"})
@@ -15,10 +13,10 @@ STATE_CALLS = frozenset({"_config_update", "_config_remove", "_summary_update"})
 
 def _mixin_methods() -> frozenset:
     names = set()
-    for cls in RunOps.__mro__:
-        if cls in (RunOps, WatchOps, AttachOps, object):
+    for module in runops.PARTS:
+        if module in ("watch", "attach"):
             continue
-        for name, value in vars(cls).items():
+        for name, value in vars(runops.mixin(module)).items():
             if callable(value) and not (name.startswith("__") and name.endswith("__")):
                 names.add(name)
     return frozenset(names)
