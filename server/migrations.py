@@ -29,7 +29,7 @@ class SchemaTooNewError(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
-    later = ("schema_version", "series", "media", "system", "output") + schema.ARTIFACT_TABLES  # later migrations
+    later = ("schema_version", "series", "media", "system", "output", "deleted_runs") + schema.ARTIFACT_TABLES
     tables = [t for t in schema.metadata.sorted_tables if t.name not in later]
     schema.metadata.create_all(conn, tables=tables)
     if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
@@ -85,6 +85,11 @@ def _v7_artifacts(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE artifact_parts ALTER COLUMN data SET STORAGE EXTERNAL"))
 
 
+def _v8_deleted_runs(conn: Connection) -> None:
+    """The ids of deleted runs, reserved forever (server/deletion.py)."""
+    schema.deleted_runs.create(conn, checkfirst=True)
+
+
 MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "chart series", _v2_series),
@@ -93,6 +98,7 @@ MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (5, "system metrics index", _v5_system),
     (6, "metric definitions and alerts", _v6_metrics_alerts),
     (7, "artifacts", _v7_artifacts),
+    (8, "deleted run ids", _v8_deleted_runs),
 ]
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

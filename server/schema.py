@@ -230,5 +230,14 @@ artifact_events = Table(
     Column("path", Text, nullable=False),  # entity/project/name:vN as logged or asked
     Column("created_at", Float, nullable=False),
 )
+# Deleted runs (server/deletion.py; migration 8): their data is gone, their ids stay taken forever.
+deleted_runs = Table(
+    "deleted_runs",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True, autoincrement=False),
+    Column("run_id", String(128), primary_key=True),
+    Column("deleted_at", Float, nullable=False),
+    Column("deleted_by", Integer, ForeignKey("entities.id"), nullable=True),  # null: `evlog server runs delete`
+)
 ARTIFACT_TABLES = ("artifact_blobs", "artifact_parts", "artifacts", "artifact_versions", "artifact_aliases",
                    "artifact_events")
