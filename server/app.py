@@ -6,6 +6,7 @@ Database work runs in the thread pool; each request is one short transaction. Ru
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -23,12 +24,13 @@ from starlette.routing import Route
 
 from eventlog import __version__
 
-from . import accounts, export, ingest, resume, system, views, web
+from . import accounts, deletion, export, ingest, resume, system, views, web
 from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
 from .config import ServerConfig
 from .db import make_engine
 from .errors import ApiError, not_logged_in, too_large
 from .migrations import LATEST, check_version, migrate
+from .throttle import KeyGuard, client_address
 from .wire import decode_body, dumps
 
 log = logging.getLogger("evlog.server")
@@ -54,6 +56,7 @@ class Server:
         self.config = config
         self.engine = make_engine(config.db_url, pool_size=config.pool_size)
         self._auth_cache: Dict[str, Tuple[tuple, float]] = {}
+        self.guard = KeyGuard()  # failed authentication per client address (server/throttle.py)
 
     # ------------------------------------------------------------- helpers
     def base_url(self, request: Request) -> str:
@@ -63,7 +66,16 @@ class Server:
         key = bearer_key(request.headers.get("authorization"))
         if key is None:
             return None
-        return await run_in_threadpool(self._authenticate, key)
+        address, digest = client_address(request), hash_key(key)
+        self.guard.check(address, digest)
+        try:
+            found = await run_in_threadpool(self._authenticate, key)
+        except ApiError as exc:
+            if exc.reason == "invalid_key":
+                self.guard.failed(address)
+            raise
+        self.guard.succeeded(digest)
+        return found
 
     def _authenticate(self, key: str) -> Optional[Principal]:
         """The key's Principal. Key owners are remembered for AUTH_CACHE_SECONDS (a sync posts many
@@ -128,13 +140,14 @@ class Server:
         p = await self.principal(request)
         q = request.query_params
         return json_response(await self.call(views.check_write, self.engine, p, q.get("entity") or None,
-                                             q.get("project"), self.base_url(request)))
+                                             q.get("project"), self.base_url(request), q.get("run_id") or None))
 
     async def anonymous(self, request: Request) -> Response:
         if not self.config.allow_anonymous:
             raise ApiError(403, "anonymous_disabled",
                            "this server does not allow anonymous logging (start it with --allow-anonymous); "
                            "run `evlog login` with a key from its admin instead")
+        accounts.anonymous_throttle(self, request)
         key, name = await self.call(accounts.create_anonymous, self.engine)
         return json_response({"api_key": key, "user": name, "entity": name}, 201)
 
@@ -250,7 +263,9 @@ class Server:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return json_response(exc.body(), exc.status)
+    resp = json_response(exc.body(), exc.status)
+    resp.headers.update(exc.headers())
+    return resp
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -300,6 +315,7 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         Route("/api/v1/projects/{entity}", srv.projects),
         Route("/api/v1/runs/{entity}/{project}", srv.runs),
         Route(run, srv.run),
+        Route(run, functools.partial(deletion.api_delete, srv), methods=["DELETE"]),  # server/deletion.py
         Route(run + "/history", srv.history),
         Route(run + "/export", srv.export),
         Route(run + "/records", srv.records, methods=["GET", "POST"]),

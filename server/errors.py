@@ -19,6 +19,11 @@ class ApiError(Exception):
         out.update(self.extra)
         return out
 
+    def headers(self) -> Dict[str, str]:
+        """HTTP headers of the answer: `Retry-After` for an error that says when to retry (`retry_after`)."""
+        wait = self.extra.get("retry_after")
+        return {"Retry-After": str(wait)} if wait is not None else {}
+
 
 def not_logged_in() -> ApiError:
     return ApiError(401, "not_logged_in", "this needs an API key: run `evlog login` (or set EVLOG_API_KEY)")

@@ -29,7 +29,8 @@ class SchemaTooNewError(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     """Entities, users, teams, API keys, projects, runs, history, files."""
-    later = ("schema_version", "series", "media", "system", "output", "deleted_runs") + schema.ARTIFACT_TABLES
+    later = ("schema_version", "series", "media", "system", "output", "deleted_runs", "sessions") \
+        + schema.ARTIFACT_TABLES
     tables = [t for t in schema.metadata.sorted_tables if t.name not in later]
     schema.metadata.create_all(conn, tables=tables)
     if conn.dialect.name == "postgresql":  # chunks are zstd already: no TOAST compression attempts
@@ -90,6 +91,11 @@ def _v8_deleted_runs(conn: Connection) -> None:
     schema.deleted_runs.create(conn, checkfirst=True)
 
 
+def _v9_sessions(conn: Connection) -> None:
+    """Server-side dashboard sessions (server/web/session.py); cookies of earlier versions no longer sign in."""
+    schema.sessions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _v1_initial),
     (2, "chart series", _v2_series),
@@ -99,6 +105,7 @@ MIGRATIONS: List[Tuple[int, str, Callable[[Connection], None]]] = [
     (6, "metric definitions and alerts", _v6_metrics_alerts),
     (7, "artifacts", _v7_artifacts),
     (8, "deleted run ids", _v8_deleted_runs),
+    (9, "dashboard sessions", _v9_sessions),
 ]
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

@@ -63,6 +63,17 @@ api_keys = Table(
     Column("created_at", Float, nullable=False),
 )
 
+# dashboard sign-ins (server/web/session.py): the cookie's random id is kept only as its SHA-256;
+# deleting an API key deletes its sessions
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("api_key_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 projects = Table(
     "projects",
     metadata,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 
 from sqlalchemy import delete, func, select
 
@@ -160,11 +159,9 @@ def test_forged_and_expired_session_cookies_are_ignored(srv, web):
     user, key, proj = one_run(srv)
     assert web.sign_in(key).status_code == 303
     cookie = web.http.cookies.get("evlog_session")
-    key_id, uid, expires, sig = cookie.split(".")
     other, _ = srv.user("other")
-    for forged in (f"{key_id}.{uid}.{int(expires) + 10}.{sig}",  # a longer life
-                   f"{key_id}.{uid}.{int(time.time()) - 10}.{sig}",  # expired
-                   f"{key_id}.{uid}.{expires}.{'0' * 64}", "garbage", ""):
+    # cookies are random server-side session ids (tests/test_server_sessions.py has expiry and forgery from the database)
+    for forged in (cookie[:-1] + ("A" if cookie[-1] != "A" else "B"), cookie[:-1], cookie + "A", "garbage", ""):
         w = Web(srv.url)
         w.http.cookies.set("evlog_session", forged)
         assert w.get(f"/{user}/{proj}").status_code == 404, forged

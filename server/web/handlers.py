@@ -17,13 +17,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..auth import Principal
+from ..auth import Principal, hash_key
 from ..errors import ApiError, bad_request, not_logged_in
 from ..names import check_name, check_run_id
+from ..throttle import client_address
 from ..wire import dumps
 from . import data, pages, session
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+FAVICON = STATIC_DIR / "favicon.ico"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
@@ -96,8 +98,10 @@ class Web:
         """Run `render(principal, session)` (a coroutine giving HTML); errors become HTML pages."""
         try:
             principal, sess = await self.identify(request)
-        except ApiError as exc:  # an invalid bearer key
-            return html_response(pages.error_page(exc.status, exc.message), exc.status)
+        except ApiError as exc:  # an invalid bearer key, or too many of them (429)
+            resp = html_response(pages.error_page(exc.status, exc.message), exc.status)
+            resp.headers.update(exc.headers())
+            return resp
         who = principal.name if principal else None
         csrf = sess.csrf if sess else None
         try:
@@ -169,10 +173,19 @@ class Web:
         key = (form.get("api_key") or "").strip()
         if not key:
             return self._login_form(request, next_url, "Give an API key.", 400)
-        try:
+        address, digest = client_address(request), hash_key(key)
+        try:  # failed sign-ins count against the address like invalid API keys (server/throttle.py)
+            self.srv.guard.check(address, digest)
             token, _principal = await self.srv.call(session.open_session, self.engine, key)
-        except ApiError:
+        except ApiError as exc:
+            if exc.status == 429:
+                resp = self._login_form(request, next_url, f"Too many failed sign-ins from your address: try "
+                                        f"again in {exc.extra['retry_after']} s.", 429)
+                resp.headers.update(exc.headers())
+                return resp
+            self.srv.guard.failed(address)
             return self._login_form(request, next_url, "That API key is not valid on this server.", 401)
+        self.srv.guard.succeeded(digest)
         resp = RedirectResponse(next_url, 303, headers={"Cache-Control": "no-store"})
         resp.set_cookie(session.COOKIE, token, max_age=session.MAX_AGE, path="/", httponly=True, samesite="lax",
                         secure=self.https(request))
@@ -193,6 +206,7 @@ class Web:
         _p, sess = await self.identify(request)
         if sess is not None:
             self.check_csrf(request, sess, form.get("csrf"))
+            await self.srv.call(session.close_session, self.engine, sess.token)  # a copied cookie stops working
         resp = RedirectResponse("/", 303)
         resp.delete_cookie(session.COOKIE, path="/")
         return resp
@@ -248,6 +262,18 @@ class Web:
         return Response(await self.srv.call(dumps, out), media_type="application/json",
                         headers={"Cache-Control": "no-store"})
 
+    async def api_files(self, request: Request) -> Response:
+        """GET /-/api/runs/{entity}/{project}/{run_id}/files: as GET {run}/files (code and diff
+        files only for members), for the run page's Files section."""
+        from ..views import list_files, run_answer
+
+        return await run_answer(self.srv, await self.reader(request), request, list_files, refuse=data.hide)
+
+    async def favicon(self, request: Request) -> Response:
+        """GET /favicon.ico: the icon browsers ask every page for."""
+        return Response(FAVICON.read_bytes(), media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
     # ------------------------------------------------------------- PATCH {run}
     async def patch_run(self, request: Request) -> Response:
         pp = request.path_params
@@ -285,6 +311,8 @@ def routes(srv: Any) -> List[BaseRoute]:
         Route("/-/api/runs/{entity}/{project}/{run_id}/series", w.api_series),
         Route("/-/export/{entity}/{project}/{run_id}", w.export),
         Route("/-/api/runs/{entity}/{project}/{run_id}/system", w.api_system),
+        Route("/-/api/runs/{entity}/{project}/{run_id}/files", w.api_files),
+        Route("/favicon.ico", w.favicon),  # before /{entity}, which would take it for an entity
         Route("/api/v1/runs/{entity}/{project}/{run_id}", w.patch_run, methods=["PATCH"]),
         Route("/{entity}", w.entity),
         Route("/{entity}/{project}", w.project),
