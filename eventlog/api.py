@@ -15,6 +15,9 @@ from .errors import (
     NotLoggedInError,
     PermissionDenied,
     ProjectPermissionError,
+    RunDeletedError,
+    RunIdTakenError,
+    RunPermissionError,
     ServerUnreachableError,
     UsageError,
 )
@@ -69,6 +72,10 @@ def refusal(status: int, body: Mapping[str, Any], *, base_url: str, entity: Opti
         return NotLoggedInError(
             f"Permission denied: {base_url} does not allow anonymous logging. Run `evlog login` with a key "
             "from its admin, or use anonymous='never'.")
+    run_error = {"run_id_taken": RunIdTakenError, "run_deleted": RunDeletedError}.get(reason)
+    if run_error is not None or (reason == "no_permission" and body.get("run_id")):
+        return (run_error or RunPermissionError)(
+            f"Permission denied on {base_url}: {body.get('error') or reason}")
     who = f"user {user!r}" if user else "you"
     return ProjectPermissionError(
         f"Permission denied: {who} may not {action} {where} on {base_url}: it is a private project of another "
@@ -86,8 +93,9 @@ def whoami(base_url: str, key: str, timeout: float = DEFAULT_TIMEOUT) -> Dict[st
 
 
 def check_write_permission(base_url: str, key: Optional[str], entity: Optional[str], project: Optional[str],
-                           timeout: float = DEFAULT_TIMEOUT) -> Dict[str, Any]:
-    """Whether `key` may log runs to entity/project (entity None: the key's user).
+                           timeout: float = DEFAULT_TIMEOUT, run_id: Optional[str] = None) -> Dict[str, Any]:
+    """Whether `key` may log runs to entity/project (entity None: the key's user), and start run
+    `run_id` there (RunIdTakenError: another user's run has it; RunDeletedError: it was deleted).
 
     Returns the server's answer (`user`, `entity`, `project`, `project_exists`, ...). Raises
     NotLoggedInError, NoSuchEntityError or ProjectPermissionError (all PermissionDenied) for the
@@ -99,11 +107,13 @@ def check_write_permission(base_url: str, key: Optional[str], entity: Optional[s
     params = {"project": project}
     if entity:
         params["entity"] = entity
+    if run_id:
+        params["run_id"] = run_id
     resp = _get(base_url, "/api/v1/auth/check", key, timeout, params)
     if resp.status_code == 200:
         return resp.json()
     body = _reason(resp)
-    if resp.status_code in (401, 403, 404) and body.get("reason"):
+    if resp.status_code in (401, 403, 404, 409, 410) and body.get("reason"):
         user = None
         if body.get("reason") == "no_permission":
             try:
@@ -176,6 +186,7 @@ def resolve_online(
     base_url: Optional[str] = None,
     timeout: float = DEFAULT_TIMEOUT,
     env: Optional[Mapping[str, str]] = None,
+    run_id: Optional[str] = None,
 ) -> Optional[OnlineLogin]:
     """Credentials and permission for an online run, following init()'s `anonymous` and `force`.
 
@@ -184,6 +195,7 @@ def resolve_online(
     - "allow": the key when there is one, else this machine's anonymous account on the server
       (made on first use; the server must run with --allow-anonymous).
     - "must": always the anonymous account.
+    `run_id`: the new run's id, checked too (RunIdTakenError, RunDeletedError).
     A refused check raises PermissionDenied (three causes); an unreachable server gives a login
     with verified=False (the run logs locally, the syncer delivers later), except when an
     anonymous account would have to be made, which raises ServerUnreachableError.
@@ -206,7 +218,7 @@ def resolve_online(
         return None
     try:
         try:
-            info = check_write_permission(url, key, entity, project, timeout)
+            info = check_write_permission(url, key, entity, project, timeout, run_id)
         except NotLoggedInError:
             if not use_anon:
                 raise
@@ -216,7 +228,7 @@ def resolve_online(
             if entity == anon_entity:
                 entity = made["entity"]
             key = made["api_key"]
-            info = check_write_permission(url, key, entity, project, timeout)
+            info = check_write_permission(url, key, entity, project, timeout, run_id)
     except ServerUnreachableError:
         if entity is None and not use_anon:
             entity = creds.user  # the user `evlog login` stored: the server's default entity for that key

@@ -58,6 +58,19 @@ class ProjectPermissionError(PermissionDenied):
     """The user may not log to the project (a private project of another entity)."""
 
 
+class RunPermissionError(PermissionDenied):
+    """The run id names a run of another user in the project: only its creator and members of its
+    entity may write to it (spec/protocol.md 2)."""
+
+
+class RunIdTakenError(RunPermissionError):
+    """The run id is taken by another user's run in the project: log under another id."""
+
+
+class RunDeletedError(RunPermissionError):
+    """The run with this id was deleted on the server; a deleted run's id is never used again."""
+
+
 class ServerUnreachableError(Error, ConnectionError):
     """The evlog server did not answer; runs still log locally and sync later."""
 

@@ -201,7 +201,7 @@ def fetch_state(login, run_id: str, timeout: float = 10.0):
     body = api._reason(resp)
     if resp.status_code == 404 and body.get("reason") in ("no_such_run", "no_such_project"):
         return None
-    if resp.status_code in (401, 403, 404) and body.get("reason"):
+    if resp.status_code in (401, 403, 404, 410) and body.get("reason"):  # 410: a deleted run's id
         raise api.refusal(resp.status_code, body, base_url=login.base_url, entity=login.entity,
                           project=login.project)
     raise ServerUnreachableError(f"the evlog server at {login.base_url} answered {resp.status_code}")

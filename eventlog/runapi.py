@@ -989,7 +989,8 @@ def _online(s, run_id):
     from .errors import ServerUnreachableError
 
     try:
-        login = api.resolve_online(s.entity, s.project, anonymous=s.anonymous, force=s.force, env=s.env)
+        login = api.resolve_online(s.entity, s.project, anonymous=s.anonymous, force=s.force, env=s.env,
+                                   run_id=run_id)  # a new run: its id must be free on the server
     except ServerUnreachableError as exc:
         if s.force:
             raise

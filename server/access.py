@@ -80,8 +80,10 @@ def for_write(conn: Connection, principal: Optional[Principal], entity: Optional
                 f"{principal.name!r} may not create projects in {entity!r}: only members of {entity!r} can"
             )
         return Target(ent.id, ent.name, project, None, None, True)
-    if member or (proj.visibility == OPEN and not principal.is_anonymous):
+    if member or (proj.visibility == OPEN and not principal.is_anonymous and not is_anonymous_entity(conn, ent.id)):
         return Target(ent.id, ent.name, proj.name, proj.id, proj.visibility, member)
+    if proj.visibility == OPEN and not principal.is_anonymous:
+        raise no_permission(f"{entity}/{project} belongs to an anonymous account: only that account logs runs there")
     if principal.is_anonymous:
         raise no_permission(f"anonymous accounts may only log to their own entity, not to {entity}/{project}")
     raise no_permission(
@@ -105,3 +107,87 @@ def ensure_project(conn: Connection, principal: Principal, target: Target) -> in
         pid = project_row(conn, target.entity_id, target.project).id
     target.project_id, target.visibility = pid, vis
     return pid
+
+
+def is_anonymous_entity(conn: Connection, entity_id: int) -> bool:
+    """The entity is an anonymous account (its projects are read by URL only, written by it alone)."""
+    row = conn.execute(select(s.users.c.is_anonymous).where(s.users.c.entity_id == entity_id)).first()
+    return bool(row is not None and row.is_anonymous)
+
+
+# ------------------------------------------------------------------ runs (spec/protocol.md 2)
+def may_write_run(principal: Optional[Principal], target: Target, row: Any) -> bool:
+    """A run is written by its creator, users in its entity and admins."""
+    return principal is not None and (
+        principal.in_entity(target.entity_id) or (row.created_by is not None and row.created_by == principal.user_id))
+
+
+def creator_name(conn: Connection, row: Any) -> str:
+    name = conn.execute(select(s.entities.c.name).where(s.entities.c.id == row.created_by)).scalar() \
+        if row.created_by is not None else None
+    return name or "an unknown user"
+
+
+def run_id_taken(conn: Connection, target: Target, row: Any) -> ApiError:
+    """409 run_id_taken: the id names another user's run in this project."""
+    return ApiError(409, "run_id_taken",
+                    f"run id {row.run_id!r} in {target.entity}/{target.project} is taken by a run of "
+                    f"{creator_name(conn, row)!r}: log this run under another id (leave id= out for a fresh one)",
+                    run_id=row.run_id)
+
+
+def check_run_write(conn: Connection, principal: Optional[Principal], target: Target, row: Any,
+                    *, creating: bool = False) -> None:
+    """Refuse a write to an existing run: `creating` (the request starts the run at seq 0) by
+    anyone but its creator is 409 run_id_taken; other writes by outsiders 403 no_permission."""
+    assert principal is not None
+    if creating and row.created_by != principal.user_id:
+        raise run_id_taken(conn, target, row)
+    if not may_write_run(principal, target, row):
+        raise ApiError(403, "no_permission",
+                       f"run {row.run_id!r} in {target.entity}/{target.project} belongs to "
+                       f"{creator_name(conn, row)!r}: only its creator and members of {target.entity!r} may "
+                       "write to it", run_id=row.run_id)
+
+
+def check_not_deleted(conn: Connection, target: Target, run_id: str) -> None:
+    """410 run_deleted when `run_id` named a run of this project that was deleted (ids are never reused)."""
+    if target.project_id is None:
+        return
+    hit = conn.execute(select(s.deleted_runs.c.deleted_at).where(
+        s.deleted_runs.c.project_id == target.project_id, s.deleted_runs.c.run_id == run_id)).first()
+    if hit is not None:
+        raise run_deleted(target, run_id)
+
+
+def run_deleted(target: Target, run_id: str) -> ApiError:
+    return ApiError(410, "run_deleted",
+                    f"run {run_id!r} of {target.entity}/{target.project} was deleted, and a deleted run's id is "
+                    "never used again: log this run under another id (leave id= out for a fresh one)",
+                    run_id=run_id)
+
+
+def check_media_name(path: str, sha256: Optional[str]) -> Optional[str]:
+    """A message when `path` is content-addressed (media/<sha256>.<ext>) and `sha256` is not its name."""
+    from .media import MEDIA_PATH
+
+    m = MEDIA_PATH.match(path)
+    if m is None or sha256 is None or sha256 == m.group(1):
+        return None
+    return (f"{path} is content-addressed: its bytes must hash to {m.group(1)}, not {sha256}; "
+            "a media file's content never changes")
+
+
+HIDDEN_KINDS = ("code", "diff")
+
+
+def kept_kind(old: Optional[str], new: str) -> str:
+    """A file declared code or diff stays hidden: a later declaration may not make it readable."""
+    return old if old in HIDDEN_KINDS and new not in HIDDEN_KINDS else new
+
+
+def listed_open() -> Any:
+    """The SQL condition of projects listed to everyone: open ones, except anonymous accounts'
+    (their printed run URL is the only way in, spec/protocol.md 2)."""
+    anonymous = select(s.users.c.entity_id).where(s.users.c.is_anonymous.is_(True))
+    return (s.projects.c.visibility == OPEN) & s.projects.c.entity_id.not_in(anonymous.scalar_subquery())

@@ -5,10 +5,11 @@ inside the app (anonymous accounts). Errors are AdminError with a message for th
 """
 from __future__ import annotations
 
+import math
 import secrets
 import string
 import time
-from typing import Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -144,3 +145,25 @@ def create_anonymous(engine: Engine) -> Tuple[str, str]:
             if _entity(conn, name) is None:
                 return _create_user(conn, name, admin=False, anonymous=True), name
     raise ApiError(500, "internal", "could not allocate an anonymous account name")
+
+
+ANONYMOUS_BURST = 10        # anonymous accounts one client address may make at once
+ANONYMOUS_REFILL = 360.0    # seconds per further account (10 an hour)
+
+
+def anonymous_throttle(srv: Any, request: Any) -> None:
+    """429 rate_limited with Retry-After when the request's client address has made its anonymous
+    accounts for now (ANONYMOUS_BURST at once, one more every ANONYMOUS_REFILL s; per process)."""
+    from .throttle import Throttle, client_address
+
+    throttle = getattr(srv, "_anon_throttle", None)
+    if throttle is None:
+        throttle = srv._anon_throttle = Throttle(burst=ANONYMOUS_BURST, refill=ANONYMOUS_REFILL)
+    address = client_address(request)
+    wait = throttle.wait(address)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise ApiError(429, "rate_limited", f"too many anonymous accounts made from your address: retry in "
+                                            f"{seconds} s (or `evlog login` with a key from the server's admin)",
+                       retry_after=seconds)
+    throttle.failed(address)

@@ -21,7 +21,7 @@ from eventlog.artifacts.files import manifest_digest
 from eventlog.artifacts.names import ALIAS_RE, LATEST, NAME_RE, VERSION_RE, version_index
 
 from . import schema as s
-from .access import ensure_project, for_read, for_write
+from .access import check_run_write, ensure_project, for_read, for_write
 from .db import writer
 from .errors import ApiError, bad_request, too_large
 from .names import check_name, check_path
@@ -240,6 +240,7 @@ def log_version(engine: Engine, principal: Any, entity: str, project: str, run_i
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
         run = _run_row(conn, target, run_id)
+        check_run_write(conn, principal, target, run)  # the run's creator and its entity only
         ev = conn.execute(select(s.artifact_events).where(s.artifact_events.c.run_pk == run.id,
                                                           s.artifact_events.c.seq == seq)).first()
         if ev is not None and ev.version_id is not None:
@@ -299,6 +300,7 @@ def use_version(engine: Engine, principal: Any, entity: str, project: str, run_i
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
         run = _run_row(conn, target, run_id)
+        check_run_write(conn, principal, target, run)  # the run's creator and its entity only
         e = s.artifact_events.c
         if conn.execute(select(e.seq).where(e.run_pk == run.id, e.seq == body["seq"])).first() is not None:
             return {"recorded": False}

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import schema as s
 from . import media, output, series, system
-from .access import ensure_project, for_write
+from .access import HIDDEN_KINDS, check_not_deleted, check_run_write, ensure_project, for_write, kept_kind
 from .auth import Principal
 from .db import writer
 from .errors import ApiError
@@ -53,9 +53,14 @@ def next_seq(engine: Engine, principal: Optional[Principal], entity: str, projec
         if target.project_id is None:
             return 0
         row = conn.execute(
-            select(s.runs.c.next_seq).where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
+            select(s.runs.c.next_seq, s.runs.c.created_by, s.runs.c.run_id)
+            .where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
         ).first()
-        return int(row[0]) if row else 0
+        if row is None:
+            check_not_deleted(conn, target, run_id)
+            return 0
+        check_run_write(conn, principal, target, row)
+        return int(row.next_seq)
 
 
 def ingest(
@@ -96,6 +101,10 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
                 select(s.runs).where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
                 .with_for_update()
             ).first()
+        if row is not None:  # a run is written by its creator (and its entity); the seq-0 record starts a run
+            check_run_write(conn, principal, target, row, creating=records[0][0] == 0)
+        else:
+            check_not_deleted(conn, target, run_id)
         have = row.next_seq if row is not None else 0
         first = bisect.bisect_left([r[0] for r in records], have)
         if first == len(records):
@@ -145,11 +154,14 @@ def _write_chunk(conn: Connection, run_pk: int, first_seq: int, count: int, hist
 
 
 def _write_files(conn: Connection, run_pk: int, entries: Dict[str, Dict[str, Any]]) -> None:
-    """Record declared files; a declared sha256 that differs from the stored one drops stale content."""
+    """Record declared files; a declared sha256 that differs from the stored one drops stale content.
+    A file declared code or diff stays so (access.kept_kind)."""
     for path, meta in entries.items():
         cur = conn.execute(
-            select(s.files.c.sha256).where(s.files.c.run_pk == run_pk, s.files.c.path == path)
+            select(s.files.c.sha256, s.files.c.kind).where(s.files.c.run_pk == run_pk, s.files.c.path == path)
         ).first()
+        if cur is not None and cur.kind in HIDDEN_KINDS:
+            meta = dict(meta, kind=kept_kind(cur.kind, meta["kind"]))
         if cur is None:
             conn.execute(s.files.insert().values(run_pk=run_pk, path=path, **meta))
         elif meta["sha256"] is not None and cur.sha256 != meta["sha256"]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from . import schema as s
-from .access import for_write
+from .access import check_not_deleted, check_run_write, for_write
 from .auth import Principal
 from .errors import ApiError
 from .names import check_run_id
@@ -32,6 +32,10 @@ def resume_state(engine: Engine, principal: Optional[Principal], entity: str, pr
             row = conn.execute(
                 select(s.runs).where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
             ).first()
+        if row is None:
+            check_not_deleted(conn, target, run_id)
+        else:
+            check_run_write(conn, principal, target, row)
     if row is None:
         raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
     out: Dict[str, Any] = {

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 from eventlog.metricdefs import MetricFold
 
 from . import schema as s
+from .access import check_media_name
 from .errors import ApiError
 from .names import check_path
 from .wire import pack, unpack
@@ -193,6 +194,9 @@ class RunState:
                     raise bad_record(rec, exc.message) from None
                 kind = it.get("kind") if it.get("kind") in FILE_KINDS else "other"
                 sha, size = it.get("sha256"), it.get("size")
+                wrong = check_media_name(it["path"], sha if type(sha) is str else None)
+                if wrong:
+                    raise bad_record(rec, wrong)
                 self.files[it["path"]] = {
                     "kind": kind,
                     "sha256": sha if type(sha) is str and len(sha) <= 64 else None,

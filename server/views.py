@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from . import schema as s
-from .access import OPEN, Target, entity_row, for_read, for_write
+from .access import OPEN, Target, check_media_name, check_not_deleted, check_run_write, entity_row, for_read, \
+    for_write, kept_kind
 from .auth import Principal
 from .db import writer
 from .errors import ApiError, bad_request, int_param
@@ -82,12 +83,21 @@ def whoami(engine: Engine, principal: Optional[Principal]) -> Dict[str, Any]:
 
 
 def check_write(engine: Engine, principal: Optional[Principal], entity: Optional[str], project: Optional[str],
-                base_url: str) -> Dict[str, Any]:
-    """May the caller write to entity/project? 200 with details, or the refusal's ApiError."""
+                base_url: str, run_id: Optional[str] = None) -> Dict[str, Any]:
+    """May the caller write to entity/project (and start run `run_id` there)? 200 with details, or
+    the refusal's ApiError (409 run_id_taken, 410 run_deleted for the run)."""
     if not project:
         raise bad_request("give the project: ?project=NAME")
     with engine.connect() as conn:
         target = for_write(conn, principal, entity, project)
+        if run_id is not None and target.project_id is not None:
+            check_run_id(run_id)
+            row = conn.execute(select(s.runs.c.run_id, s.runs.c.created_by).where(
+                s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)).first()
+            if row is None:
+                check_not_deleted(conn, target, run_id)
+            else:
+                check_run_write(conn, principal, target, row, creating=True)
     assert principal is not None
     return {"user": principal.name, "entity": target.entity, "project": target.project,
             "project_exists": target.project_id is not None, "visibility": target.visibility,
@@ -238,10 +248,15 @@ def put_file(engine: Engine, principal: Optional[Principal], entity: str, projec
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
         run = _run_row(conn, target, run_id)
+        check_run_write(conn, principal, target, run)
+        wrong = check_media_name(path, sha)
+        if wrong:
+            raise ApiError(400, "sha256_mismatch", wrong)
         cur = conn.execute(
             select(s.files.c.kind).where(s.files.c.run_pk == run.id, s.files.c.path == path)
         ).first()
         kind = kind or (cur.kind if cur is not None else "other")
+        kind = kept_kind(cur.kind if cur is not None else None, kind)
         values = dict(kind=kind, sha256=sha, size=len(content), content=content, uploaded_at=time.time())
         if cur is None:
             conn.execute(s.files.insert().values(run_pk=run.id, path=path, **values))
@@ -259,6 +274,7 @@ def set_state(engine: Engine, principal: Optional[Principal], entity: str, proje
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
         run = _run_row(conn, target, run_id)
+        check_run_write(conn, principal, target, run)
         if run.state != "running":
             raise bad_request(f"run {run_id} is {run.state}, not running: it cannot become crashed")
         conn.execute(s.runs.update().where(s.runs.c.id == run.id).values(state="crashed", updated_at=time.time()))

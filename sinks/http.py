@@ -226,6 +226,8 @@ class HttpSink(Sink):
                     return
                 raise self._stop(self._refusal_message(exc)) from None
             data = resp.json()
+            if resp.status_code == 409 and data.get("reason") != "seq_gap":  # run_id_taken: final
+                raise self._stop(self._refusal_message(_Refused(409, data)))
             if resp.status_code == 409:
                 self.server_next = int(data.get("expected_seq", self.server_next))
                 continue
@@ -367,7 +369,7 @@ class HttpSink(Sink):
         from eventlog import api
 
         reason = exc.body.get("reason")
-        if exc.status in (401, 403) or reason == "no_such_entity":
+        if exc.status in (401, 403) or reason in ("no_such_entity", "run_id_taken", "run_deleted"):
             err = api.refusal(exc.status, exc.body, base_url=self.base_url, entity=self.entity,
                               project=self.project)
             return f"{err} The run stays in {self.ctx.folder}; sync it later with `evlog sync {self.ctx.folder}`."

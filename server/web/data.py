@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .. import schema as s
 from .. import series
-from ..access import OPEN, Target, for_read
+from ..access import Target, for_read, listed_open, may_write_run
 from ..auth import Principal
 from ..db import writer
 from ..errors import ApiError, bad_request, no_permission, not_logged_in
@@ -62,6 +62,7 @@ def _web_run(row: Any, target: Target, base_url: str, users: Dict[int, str],
     out = _run_json(row, target, base_url)
     out["user"] = users.get(row.created_by)
     out["can_edit"] = may_edit(principal, target, row)
+    out["can_delete"] = may_write_run(principal, target, row)  # server/deletion.py
     return out
 
 
@@ -172,7 +173,7 @@ def read_series(engine: Engine, principal: Optional[Principal], entity: str, pro
             row = _run_row(conn, target, run_id)
         except ApiError as exc:
             raise hide(exc) from None
-        ck = (str(engine.url), row.id, row.next_seq, tuple(keys or ()), samples, from_seq)
+        ck = (str(engine.url), row.id, row.created_at, row.next_seq, tuple(keys or ()), samples, from_seq)
         with _cache_lock:
             hit = _SERIES_CACHE.get(ck)
             if hit is not None:
@@ -201,8 +202,7 @@ def home(engine: Engine, principal: Optional[Principal]) -> Dict[str, Any]:
         projects = conn.execute(
             select(s.projects.c.id, s.projects.c.entity_id, s.projects.c.name, s.projects.c.visibility,
                    s.projects.c.created_at)
-            .where(or_(s.projects.c.entity_id.in_(ent_ids), s.projects.c.visibility == OPEN)
-                   if ent_ids else s.projects.c.visibility == OPEN)
+            .where(or_(s.projects.c.entity_id.in_(ent_ids), listed_open()) if ent_ids else listed_open())
             .order_by(s.projects.c.created_at.desc()).limit(500)
         ).all()
         names = _users(conn, [p.entity_id for p in projects])

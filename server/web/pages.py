@@ -259,6 +259,17 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
             '<span id="edit-status" class="muted"></span></form>'
             '<button type="button" id="edit-button">Edit name, notes, tags</button>'
         )
+    if run.get("can_delete"):  # rundelete.js: asks for the run id before DELETE {run}
+        edit += (
+            '<button type="button" id="delete-button" class="danger">Delete run</button>'
+            '<form id="delete-form" class="edit" hidden>'
+            f'<p>Delete run <code>{e(rid)}</code> with its history, files and logs? This cannot be undone, '
+            'and the id can never be used again. Type the run id to confirm.</p>'
+            '<label>run id <input type="text" id="delete-confirm" autocomplete="off"></label>'
+            '<button type="submit" id="delete-submit" class="danger" disabled>Delete for good</button> '
+            '<button type="button" id="delete-cancel">Cancel</button>'
+            '<span id="delete-status" class="muted"></span></form>'
+        )
     meta_rows: List[Tuple[str, str]] = [
         ("id", f"<code>{e(rid)}</code>"),
         ("state", f'<span class="state state-{e(state)}" id="run-state">{e(state)}</span>'
@@ -342,7 +353,7 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
     )
     return layout(f"{name}", body, who=who, csrf=csrf,
                   crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj)), (name, run_path(ent, proj, rid))],
-                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "mediachart.js", "media.js", "system.js", "output.js", "artifacts.js"], next_url=run_path(ent, proj, rid),
+                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "mediachart.js", "media.js", "system.js", "output.js", "artifacts.js", "rundelete.js"], next_url=run_path(ent, proj, rid),
                   preload=[series_url(ent, proj, rid)])
 
 
