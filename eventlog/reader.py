@@ -13,7 +13,7 @@ from collections import namedtuple
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ArgumentTypeError, NotARunFolderError
+from .errors import ArgumentTypeError, FormatVersionError, NotARunFolderError
 from .segment import (
     LOG_DIR,
     Damage,
@@ -25,11 +25,14 @@ from .segment import (
     list_segments,
     scan,
     segment_headers,
+    segment_name,
 )
 
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterator, List, Optional, Union
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+    from .segment import SegmentHeader
 
 
 class Cursor(namedtuple("Cursor", "seq segment offset", defaults=(0, 0))):
@@ -86,12 +89,15 @@ class LogReader:
         self.log_dir = self.folder / LOG_DIR
         self.on_damage = on_damage
         self.damage: List[Damage] = []
+        self.seq_gaps: List[Tuple[int, int]] = []  # (first missing seq, count), as records arrive
         self.pending_bytes = 0
+        self.torn: Optional[Tuple[str, int, int]] = None  # (file, offset, length) of a torn tail
         self.records_read = 0
         self.cursor = Cursor(0, 0, 0)
         self._seg = 0
         self._offset = 0
         self._started = False
+        self._checks = _Checks()
 
     # ------------------------------------------------------------------ public
     def records(self, cursor: Optional[Cursor] = None) -> Iterator[Record]:
@@ -143,6 +149,11 @@ class LogReader:
         if path is None or off > _size(path):
             seg, off = self._locate(cursor.seq), 0
         self._seg, self._offset, self.cursor = seg, off, Cursor(cursor.seq, seg, off)
+        segments = list_segments(self.log_dir)
+        at_start = off == 0 and (not segments or seg <= segments[0][0])
+        # from the folder's start, segment numbers are checked from 0 and seqs from segment 0's header
+        self._checks = _Checks(prev=-1 if at_start else (seg - 1 if off == 0 else seg),
+                               expect=None if at_start and cursor.seq == 0 else cursor.seq)
 
     def _seg_path(self, number: int) -> Optional[Path]:
         for n, name in list_segments(self.log_dir):
@@ -169,11 +180,18 @@ class LogReader:
     def _pass(self) -> Iterator[Record]:
         segments = [s for s in list_segments(self.log_dir) if s[0] >= self._seg]
         want = self.cursor.seq
-        self.pending_bytes = 0
+        chk = self._checks
+        self.pending_bytes, self.torn = 0, None
         for i, (number, name) in enumerate(segments):
             last = i == len(segments) - 1
             if number != self._seg:
                 self._seg, self._offset = number, 0
+            if number > chk.prev + 1:
+                first_missing = chk.prev + 1
+                what = (f"segment {first_missing} is missing" if number == first_missing + 1
+                        else f"segments {first_missing} to {number - 1} are missing")
+                self._report(segment_name(first_missing), 0, 0, what)
+            chk.prev = max(chk.prev, number)
             base = self._offset
             try:
                 with open(self.log_dir / name, "rb") as f:
@@ -182,22 +200,45 @@ class LogReader:
             except OSError as exc:
                 self._report(name, base, 0, f"unreadable: {exc.strerror or exc}")
                 continue
-            for item in scan(data):
+            if base == 0 and not data:
+                if last:
+                    self.torn = (str(self.log_dir / name), 0, 0)  # a writer is creating it
+                else:
+                    self._report(name, 0, 0, "empty segment: no header")
+                continue
+            for item in _scan_named(data, self.log_dir / name):
+                if base + item.offset == 0 and not isinstance(item, (HeaderFrame, Torn, Skipped)):
+                    self._report(name, 0, 0, "no segment header: the segment begins with a record frame")
                 if isinstance(item, Frame):
                     recs = item.records
+                    at = (number, base + item.offset)
                     for j, rec in enumerate(recs):
                         if rec.seq < want:
+                            if chk.top is not None and rec.seq <= chk.top and at > chk.top_at:
+                                self._report(name, base + item.offset, 0,
+                                             f"record seq {rec.seq} after seq {chk.top}: dropped (seqs must increase)")
+                                chk.top_at = at
                             continue
+                        if chk.seg_first is not None and rec.seq < chk.seg_first:
+                            self._report(name, base + item.offset, 0,
+                                         f"record seq {rec.seq} below the header's first seq {chk.seg_first}")
+                            chk.seg_first = None
+                        chk.gap_to(rec.seq, self.seq_gaps)
                         want = rec.seq + 1
+                        chk.expect, chk.top, chk.top_at = want, rec.seq, at
                         end = item.end if j == len(recs) - 1 else item.offset
                         self.cursor = Cursor(want, number, base + end)
                         self.records_read += 1
                         yield rec
+                    chk.seg_first = None
                     self._offset = base + item.end
                     self.cursor = Cursor(want, number, self._offset)
                 elif isinstance(item, HeaderFrame):
-                    if item.header is None and base + item.offset == 0:
-                        self._report(name, 0, item.end, "bad segment header")
+                    if base + item.offset == 0:
+                        if item.header is None:
+                            self._report(name, 0, item.end, "bad segment header")
+                        else:
+                            self._check_header(name, number, item.header)
                     self._offset = base + item.end
                 elif isinstance(item, Skipped):
                     self._report(name, base + item.offset, item.length, item.reason)
@@ -205,11 +246,58 @@ class LogReader:
                 elif isinstance(item, Torn):
                     if last:
                         self.pending_bytes = item.length
+                        self.torn = (str(self.log_dir / name), base + item.offset, item.length)
                     else:
                         self._report(name, base + item.offset, item.length, "truncated frame before the next segment")
                         self._offset = base + item.offset + item.length
             if not last:
                 self.cursor = Cursor(want, segments[i + 1][0], 0)
+
+    def _check_header(self, name: str, number: int, header: "SegmentHeader") -> None:
+        """A valid header must name its own file, the log's run id, and a first seq that fits."""
+        chk = self._checks
+        if header.segment != number:
+            self._report(name, 0, 0, f"header says segment {header.segment}, the file name says {number}")
+        if chk.run_id is None:
+            chk.run_id = header.run_id
+        elif header.run_id != chk.run_id:
+            self._report(name, 0, 0, f"header run id {header.run_id!r} differs from the log's {chk.run_id!r}")
+        first = header.first_seq
+        if number == 0 and (chk.expect is None or first > chk.expect):
+            chk.expect = first  # the log's start (spec/format.md 1): no gap before it
+        elif chk.top is not None and first <= chk.top:
+            self._report(name, 0, 0, f"header first seq {first} is not above seq {chk.top} already read")
+        else:
+            chk.gap_to(first, self.seq_gaps)
+            chk.expect = first if chk.expect is None else max(chk.expect, first)
+        chk.seg_first = first
+
+
+class _Checks:
+    """What a reader remembers to tell damage that has no bad bytes: segment numbers, seqs, run id."""
+
+    __slots__ = ("prev", "expect", "top", "top_at", "run_id", "seg_first")
+
+    def __init__(self, prev: int = -1, expect: Optional[int] = None) -> None:
+        self.prev = prev  # the highest segment number read so far
+        self.expect = expect  # the next seq that would leave no gap (None: not known yet)
+        self.top: Optional[int] = None  # the highest seq delivered
+        self.top_at = (-1, -1)  # (segment, frame offset) where it was
+        self.run_id: Optional[str] = None
+        self.seg_first: Optional[int] = None  # the current segment header's first seq, until a record
+
+    def gap_to(self, seq: int, gaps: List[Tuple[int, int]]) -> None:
+        if self.expect is not None and seq > self.expect:
+            gaps.append((self.expect, seq - self.expect))
+            self.expect = seq
+
+
+def _scan_named(data: bytes, path: Path) -> "Iterator":
+    """scan(), its FormatVersionError naming the segment file (reading stops there: spec 2.1)."""
+    try:
+        yield from scan(data)
+    except FormatVersionError as exc:
+        raise FormatVersionError(f"{path}: {exc}") from None
 
 
 def _size(path: Path) -> int:

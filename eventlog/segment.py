@@ -24,9 +24,11 @@ SEGMENT_MAGIC = b"EVLOGSEG"
 SKIPPABLE_MAGIC = 0x184D2A5E  # any of 0x184D2A50..5F is a skippable frame; this one is evlog's
 ZSTD_MAGIC = 0xFD2FB528
 ZSTD_MAGIC_BYTES = struct.pack("<I", ZSTD_MAGIC)
+_HEADER_MAGIC_BYTES = struct.pack("<I", SKIPPABLE_MAGIC)
 SEGMENT_NAME = re.compile(r"^seg-(\d{6,})\.zst$")
 LOG_DIR = "log"
 
+_BLOCK_MAX = 128 * 1024  # RFC 8878: no block exceeds min(window size, 128 KiB)
 _HEADER_FIXED = struct.Struct("<8sHHIQB")  # magic, version, flags, segment, first seq, id length
 
 
@@ -75,6 +77,8 @@ def decode_header(payload: bytes) -> Optional[SegmentHeader]:
     end = _HEADER_FIXED.size + idlen
     if len(payload) != end + 4 or struct.unpack_from("<I", payload, end)[0] != zlib.crc32(payload[:end]):
         return None
+    if idlen == 0:  # a run id of length 0 is not a header a writer writes (spec/format.md 2.1)
+        return None
     if version != FORMAT_VERSION:
         raise FormatVersionError(
             f"segment format version {version} is not readable by this evlog "
@@ -103,7 +107,10 @@ def zstd_frame_end(data: bytes, pos: int) -> int:
     """
     n = len(data)
     if pos + 4 > n:
-        raise _Truncated
+        rest = bytes(data[pos:n])
+        if ZSTD_MAGIC_BYTES.startswith(rest) or _HEADER_MAGIC_BYTES.startswith(rest):
+            raise _Truncated
+        raise _Malformed("stray bytes shorter than a frame magic")
     (magic,) = struct.unpack_from("<I", data, pos)
     if magic & 0xFFFFFFF0 == 0x184D2A50:
         if pos + 8 > n:
@@ -122,7 +129,21 @@ def zstd_frame_end(data: bytes, pos: int) -> int:
     if fhd & 0x08:
         raise _Malformed("reserved bit set in zstd frame header")
     fcs_flag, single, checksum, did_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
-    p += (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    window = _BLOCK_MAX
+    if not single:
+        if p >= n:
+            raise _Truncated
+        wd = data[p]
+        base = 1 << (10 + (wd >> 3))
+        window = base + (base >> 3) * (wd & 7)
+    p += (0 if single else 1) + (0, 1, 2, 4)[did_flag]
+    fcs_len = ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    if single:  # the window is the content size (RFC 8878 3.1.1.1.2)
+        if p + fcs_len > n:
+            raise _Truncated
+        window = int.from_bytes(data[p:p + fcs_len], "little") + (256 if fcs_len == 2 else 0)
+    p += fcs_len
+    block_max = min(window, _BLOCK_MAX)
     while True:
         if p + 3 > n:
             raise _Truncated
@@ -131,8 +152,8 @@ def zstd_frame_end(data: bytes, pos: int) -> int:
         last, btype, bsize = bh & 1, (bh >> 1) & 3, bh >> 3
         if btype == 3:
             raise _Malformed("reserved zstd block type")
-        if bsize > 128 * 1024:
-            raise _Malformed("zstd block larger than 128 KiB")
+        if bsize > block_max:
+            raise _Malformed("zstd block larger than the frame's block maximum")
         p += 1 if btype == 1 else bsize
         if p > n:
             raise _Truncated
@@ -144,6 +165,19 @@ def zstd_frame_end(data: bytes, pos: int) -> int:
     return p
 
 
+def _is_envelope(obj: object) -> bool:
+    """[seq (int >= 0), type (str), time (int or float, not bool), body (map), ...] (spec 2.3)."""
+    return (
+        type(obj) is list
+        and len(obj) >= 4
+        and type(obj[0]) is int
+        and obj[0] >= 0
+        and type(obj[1]) is str
+        and type(obj[2]) in (int, float)
+        and type(obj[3]) is dict
+    )
+
+
 def decode_records(payload: bytes) -> List[Record]:
     """Decode a frame's content into records; _Malformed when it is not a sequence of envelopes."""
     out: List[Record] = []
@@ -151,14 +185,7 @@ def decode_records(payload: bytes) -> List[Record]:
     try:
         unpacker.feed(payload)
         for obj in unpacker:
-            if (
-                type(obj) is not list
-                or len(obj) < 4
-                or type(obj[0]) is not int
-                or type(obj[1]) is not str
-                or not isinstance(obj[2], (int, float))
-                or type(obj[3]) is not dict
-            ):
+            if not _is_envelope(obj):
                 raise _Malformed("a msgpack value is not a record envelope")
             out.append(Record(obj[0], obj[1], float(obj[2]), obj[3]))
     except _Malformed:
@@ -202,7 +229,7 @@ def _parse_at(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Union[
     (magic,) = struct.unpack_from("<I", data, pos)
     if magic != ZSTD_MAGIC:
         payload = bytes(data[pos + 8:end])
-        header = decode_header(payload)
+        header = decode_header(payload) if magic == SKIPPABLE_MAGIC else None
         if header is None and payload[:8] == SEGMENT_MAGIC:
             # A damaged evlog header: its size field cannot be trusted either, so resync on the
             # next zstd frame instead of skipping (possibly good) frames that the size covers.
@@ -217,6 +244,28 @@ def _parse_at(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Union[
         reason = "checksum mismatch" if "checksum" in str(exc).lower() else f"zstd: {exc}"
         raise _Malformed(reason) from None
     return Frame(pos, end, decode_records(payload))
+
+
+def _not_a_frame_prefix(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Optional[str]:
+    """Why the bytes from `pos` to the end cannot be the start of a frame a writer is writing (None
+    when they can): a true prefix of a good record frame decompresses without error, and its
+    content so far is whole record envelopes, then at most part of one."""
+    if bytes(data[pos:pos + 4]) != ZSTD_MAGIC_BYTES:
+        return None  # a shorter prefix of a magic, or the segment's header being written
+    try:
+        content = dctx.decompressobj().decompress(bytes(data[pos:]))
+    except zstandard.ZstdError as exc:
+        return f"unfinished frame that does not decompress (zstd: {exc})"
+    # the last value is cut short: its declared lengths may pass what is here, so no tighter bound
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(content), 100 << 20))
+    unpacker.feed(content)
+    try:
+        for obj in unpacker:
+            if not _is_envelope(obj):
+                return "unfinished frame holding a value that is not a record envelope"
+    except Exception as exc:  # msgpack raises several types for undecodable bytes
+        return f"unfinished frame holding undecodable msgpack ({type(exc).__name__})"
+    return None
 
 
 def scan(data: bytes, start: int = 0) -> Iterator[ScanItem]:
@@ -252,7 +301,10 @@ def scan(data: bytes, start: int = 0) -> Iterator[ScanItem]:
         yield item
         pos = item.end
     if bad_at is not None:
-        if bad_truncated:
+        why = _not_a_frame_prefix(data, bad_at, dctx) if bad_truncated else None
+        if why is not None:
+            yield Skipped(bad_at, n - bad_at, why)
+        elif bad_truncated:
             yield Torn(bad_at, n - bad_at)
         elif trunc_at is not None:
             yield Skipped(bad_at, trunc_at - bad_at, bad_reason)
@@ -296,3 +348,82 @@ def list_segments(log_dir) -> List[Tuple[int, str]]:
             out.append((int(m.group(1)), name))
     out.sort()
     return out
+
+
+class OpenFrame(namedtuple("OpenFrame", "records content end")):
+    """The readable part of an unfinished frame: the whole records its complete blocks hold, their
+    packed bytes (`content`), and the offset just past the last complete block read."""
+
+    __slots__ = ()
+
+
+def _block_ends(data: bytes, pos: int) -> List[int]:
+    """Offsets just past each complete block of the zstd frame starting at `pos` (RFC 8878 3.1.1),
+    stopping at the first incomplete or impossible one."""
+    n = len(data)
+    if pos + 6 > n or data[pos:pos + 4] != ZSTD_MAGIC_BYTES:
+        return []
+    fhd = data[pos + 4]
+    if fhd & 0x08:
+        return []
+    fcs_flag, single, did_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3
+    p = pos + 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    ends = []
+    while p + 3 <= n:
+        bh = data[p] | (data[p + 1] << 8) | (data[p + 2] << 16)
+        btype, bsize = (bh >> 1) & 3, bh >> 3
+        if btype == 3 or bsize > 128 * 1024:
+            break
+        p += 3 + (1 if btype == 1 else bsize)
+        if p > n:
+            break
+        ends.append(p)
+        if bh & 1:  # the last block: only the checksum is missing
+            break
+    return ends
+
+
+def read_open_frame(data: bytes, pos: int) -> OpenFrame:
+    """The records of the complete blocks of the unfinished frame at `pos` (spec/format.md 5): a
+    live writer's open frame, or a killed writer's torn one. Blocks that do not decompress end it;
+    a record cut by a block boundary waits for the next block."""
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    parts: List[bytes] = []
+    end = pos
+    for block_end in _block_ends(data, pos):
+        try:
+            parts.append(dobj.decompress(bytes(data[end if parts or end != pos else pos:block_end])))
+        except zstandard.ZstdError:
+            break
+        end = block_end
+    content = b"".join(parts)
+    records: List[Record] = []
+    used = 0
+    if content:
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(content))
+        unpacker.feed(content)
+        try:
+            for obj in unpacker:
+                if (type(obj) is not list or len(obj) < 4 or type(obj[0]) is not int or obj[0] < 0
+                        or type(obj[1]) is not str or type(obj[2]) not in (int, float) or type(obj[3]) is not dict):
+                    break
+                records.append(Record(obj[0], obj[1], float(obj[2]), obj[3]))
+                used = unpacker.tell()
+        except Exception:  # undecodable msgpack: keep the records before it
+            pass
+    return OpenFrame(records, content[:used], end if records else pos)
+
+
+def open_tail(items: "Iterator[ScanItem]", data: bytes) -> "Iterator[ScanItem]":
+    """`scan(data)`'s items, with a final Torn that is an open frame split into a Frame of the
+    records of its complete blocks (its end is its offset: the frame is not finished) and the
+    Torn rest, if any."""
+    for item in items:
+        if isinstance(item, Torn):
+            part = read_open_frame(data, item.offset)
+            if part.records:
+                yield Frame(item.offset, item.offset, part.records)
+                if part.end < len(data):
+                    yield Torn(part.end, len(data) - part.end)
+                continue
+        yield item
