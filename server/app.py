@@ -72,7 +72,7 @@ class Server:
             found = await run_in_threadpool(self._authenticate, key)
         except ApiError as exc:
             if exc.reason == "invalid_key":
-                self.guard.failed(address)
+                self.guard.failed(address, digest)
             raise
         self.guard.succeeded(digest)
         return found
@@ -125,6 +125,8 @@ class Server:
                 conn.execute(text("SELECT 1"))
             return check_version(self.engine)
 
+        if request.headers.get("authorization") is not None:
+            await self.principal(request)  # an invalid key is 401 here too (spec/protocol.md 1)
         try:
             version = await self.call(probe)
         except OperationalError:
@@ -197,7 +199,9 @@ class Server:
         p = await self.principal(request)
         if p is None:
             raise not_logged_in()
-        records = await self.call(lambda: decode_body(raw, max_decompressed=self.config.max_decompressed))
+        cfg = self.config
+        records = await self.call(lambda: decode_body(raw, max_decompressed=cfg.max_decompressed,
+                                                      max_records=cfg.max_records, max_values=cfg.max_values))
         gap_ok = request.query_params.get("gap_ok") in ("1", "true")
         out = await self.call(lambda: ingest.ingest(self.engine, p, pp["entity"], pp["project"], pp["run_id"],
                                                     records, gap_ok=gap_ok))

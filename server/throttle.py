@@ -97,8 +97,12 @@ class KeyGuard:
         if not known:
             raise rate_limited(wait)
 
-    def failed(self, address: str) -> None:
+    def failed(self, address: str, key_hash: Optional[str] = None) -> None:
+        """Count a failure of `address`; the key, if it was a known one (revoked since), is known no more."""
         self.throttle.failed(address)
+        if key_hash is not None:
+            with self._lock:
+                self._known.pop(key_hash, None)
 
     def succeeded(self, key_hash: str) -> None:
         now = self.throttle.clock()

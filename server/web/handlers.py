@@ -183,7 +183,7 @@ class Web:
                                         f"again in {exc.extra['retry_after']} s.", 429)
                 resp.headers.update(exc.headers())
                 return resp
-            self.srv.guard.failed(address)
+            self.srv.guard.failed(address, digest)
             return self._login_form(request, next_url, "That API key is not valid on this server.", 401)
         self.srv.guard.succeeded(digest)
         resp = RedirectResponse(next_url, 303, headers={"Cache-Control": "no-store"})
