@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from .. import schema as s
@@ -21,6 +21,7 @@ from ..access import Target, for_read, listed_open, may_write_run
 from ..auth import Principal
 from ..db import writer
 from ..errors import ApiError, bad_request, no_permission, not_logged_in
+from ..text import column_text
 from ..views import _run_json, _run_row, run_alerts
 
 MAX_SHOWN_FILE = 2 * 1024 * 1024
@@ -58,12 +59,28 @@ def may_edit(principal: Optional[Principal], target: Target, row: Any) -> bool:
 
 
 def _web_run(row: Any, target: Target, base_url: str, users: Dict[int, str],
-             principal: Optional[Principal]) -> Dict[str, Any]:
+             principal: Optional[Principal], color: int) -> Dict[str, Any]:
     out = _run_json(row, target, base_url)
     out["user"] = users.get(row.created_by)
     out["can_edit"] = may_edit(principal, target, row)
     out["can_delete"] = may_write_run(principal, target, row)  # server/deletion.py
+    out["color"] = color
     return out
+
+
+def _run_order(conn: Connection, project_id: int, rows: Sequence[Any]) -> Dict[int, int]:
+    """Each run's place among its project's runs by creation (the order of list_runs): the colour
+    index every page draws the run with (evlog.js EV.runColor), so a run keeps its colour everywhere."""
+    if len(rows) == 1:
+        r = rows[0]
+        before = conn.execute(select(func.count(s.runs.c.id)).where(
+            s.runs.c.project_id == project_id,
+            or_(s.runs.c.created_at < r.created_at, and_(s.runs.c.created_at == r.created_at, s.runs.c.id < r.id)))
+        ).scalar_one()
+        return {r.id: int(before)}
+    ids = conn.execute(select(s.runs.c.id).where(s.runs.c.project_id == project_id)
+                       .order_by(s.runs.c.created_at, s.runs.c.id)).scalars().all()
+    return {pk: i for i, pk in enumerate(ids)}
 
 
 def list_runs(engine: Engine, principal: Optional[Principal], entity: str, project: str, base_url: str,
@@ -77,9 +94,10 @@ def list_runs(engine: Engine, principal: Optional[Principal], entity: str, proje
             q = q.where(s.runs.c.updated_at >= since)
         rows = conn.execute(q).all()
         users = _users(conn, [r.created_by for r in rows])
+        order = _run_order(conn, target.project_id, rows) if rows else {}
     return {"now": now, "entity": target.entity, "project": target.project, "visibility": target.visibility,
             "member": target.member,
-            "runs": [_web_run(r, target, base_url, users, principal) for r in rows]}
+            "runs": [_web_run(r, target, base_url, users, principal, order[r.id]) for r in rows]}
 
 
 def _file(conn: Connection, run_pk: int, path: Optional[str]) -> Optional[str]:
@@ -105,7 +123,8 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
             row = _run_row(conn, target, run_id)
         except ApiError as exc:
             raise hide(exc) from None
-        out = _web_run(row, target, base_url, _users(conn, [row.created_by]), principal)
+        out = _web_run(row, target, base_url, _users(conn, [row.created_by]), principal,
+                       _run_order(conn, target.project_id, [row])[row.id])
         out["alerts"] = run_alerts(row)
         if files and target.member:
             out["code_text"] = _file(conn, row.id, (out.get("code") or {}).get("path"))
@@ -128,12 +147,12 @@ def edit_run(engine: Engine, principal: Optional[Principal], entity: str, projec
         name = changes["name"]
         if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
             raise bad_request(f"name must be a string of at most {MAX_NAME} characters, or null")
-        values["name"] = name.strip() if isinstance(name, str) and name.strip() else None
+        values["name"] = column_text(name.strip()) if isinstance(name, str) and name.strip() else None
     if "notes" in changes:
         notes = changes["notes"]
         if notes is not None and (not isinstance(notes, str) or len(notes) > MAX_NOTES):
             raise bad_request(f"notes must be a string of at most {MAX_NOTES} characters, or null")
-        values["notes"] = notes
+        values["notes"] = column_text(notes)
     if "tags" in changes:
         tags = changes["tags"]
         if (not isinstance(tags, list) or len(tags) > MAX_TAGS
@@ -155,7 +174,8 @@ def edit_run(engine: Engine, principal: Optional[Principal], entity: str, projec
                                 f"only members of {target.entity!r} and the run's creator can")
         conn.execute(s.runs.update().where(s.runs.c.id == row.id).values(updated_at=time.time(), **values))
         row = _run_row(conn, target, run_id)
-        return _web_run(row, target, base_url, _users(conn, [row.created_by]), principal)
+        return _web_run(row, target, base_url, _users(conn, [row.created_by]), principal,
+                        _run_order(conn, target.project_id, [row])[row.id])
 
 
 _SERIES_CACHE: "OrderedDict[tuple, Dict[str, Any]]" = OrderedDict()
@@ -191,7 +211,8 @@ def read_series(engine: Engine, principal: Optional[Principal], entity: str, pro
 
 
 def home(engine: Engine, principal: Optional[Principal]) -> Dict[str, Any]:
-    """The caller's entities with their projects, and the open projects of others (newest first)."""
+    """The caller's entities with their projects and the open projects of others, each with its
+    number of runs and last activity (latest first), and the runs updated last among them."""
     with engine.connect() as conn:
         mine: List[Dict[str, Any]] = []
         ent_ids: List[int] = []
@@ -206,13 +227,45 @@ def home(engine: Engine, principal: Optional[Principal]) -> Dict[str, Any]:
             .order_by(s.projects.c.created_at.desc()).limit(500)
         ).all()
         names = _users(conn, [p.entity_id for p in projects])
+        activity = _project_activity(conn, [p.id for p in projects])
+
+        def item(p: Any) -> Dict[str, Any]:
+            runs, last = activity.get(p.id, (0, None))
+            return {"entity": names.get(p.entity_id), "name": p.name, "visibility": p.visibility, "runs": runs,
+                    "last_activity": last if last is not None else p.created_at}
         for eid in ent_ids:
             if eid in ents:
-                mine.append({"entity": ents[eid], "projects": [
-                    {"name": p.name, "visibility": p.visibility} for p in projects if p.entity_id == eid]})
-        others = [{"entity": names.get(p.entity_id), "name": p.name, "visibility": p.visibility}
-                  for p in projects if p.entity_id not in ents]
-    return {"mine": mine, "open": others[:100]}
+                mine.append({"entity": ents[eid], "projects": [item(p) for p in projects if p.entity_id == eid]})
+        others = [item(p) for p in projects if p.entity_id not in ents]
+        recent = _recent_runs(conn, {p.id: item(p) for p in projects})
+    for ent in mine:  # the project worked on last first
+        ent["projects"].sort(key=lambda p: -p["last_activity"])
+    others.sort(key=lambda p: -p["last_activity"])
+    return {"mine": mine, "open": others[:100], "recent": recent}
+
+
+RECENT_RUNS = 10
+
+
+def _project_activity(conn: Connection, ids: Sequence[int]) -> Dict[int, tuple]:
+    """project id -> (number of runs, last update of any of its runs)."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(s.runs.c.project_id, func.count(s.runs.c.id), func.max(s.runs.c.updated_at))
+                        .where(s.runs.c.project_id.in_(list(ids))).group_by(s.runs.c.project_id)).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _recent_runs(conn: Connection, projects: Dict[int, Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The RECENT_RUNS runs last updated among `projects` (the ones the caller may read)."""
+    if not projects:
+        return []
+    rows = conn.execute(
+        select(s.runs.c.project_id, s.runs.c.run_id, s.runs.c.name, s.runs.c.state, s.runs.c.updated_at)
+        .where(s.runs.c.project_id.in_(list(projects))).order_by(s.runs.c.updated_at.desc(), s.runs.c.id.desc())
+        .limit(RECENT_RUNS)).all()
+    return [{"entity": projects[r.project_id]["entity"], "project": projects[r.project_id]["name"], "id": r.run_id,
+             "name": r.name, "state": r.state, "updated_at": r.updated_at} for r in rows]
 
 
 def entity_projects(engine: Engine, principal: Optional[Principal], entity: str) -> Dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import html
 import json
+import math
 import re
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -40,13 +41,19 @@ def data_block(obj: Any, ident: str = "evlog-data") -> str:
 def when(t: Optional[float]) -> str:
     if t is None:
         return ""
-    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-    return f'<time datetime="{iso}" data-t="{t}">{time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))}</time>'
+    try:
+        tm = time.gmtime(t)
+    except (OverflowError, OSError, ValueError):  # a time no calendar shows (stored before the limits)
+        return f"<time>{e(repr(t))}</time>"
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", tm)
+    return f'<time datetime="{iso}" data-t="{t}">{time.strftime("%Y-%m-%d %H:%M:%S UTC", tm)}</time>'
 
 
 def duration(seconds: Optional[float]) -> str:
     if seconds is None:
         return ""
+    if not math.isfinite(seconds) or abs(seconds) >= 1e15:
+        return e(repr(seconds))
     s = int(round(seconds))
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
@@ -87,6 +94,7 @@ def layout(title: str, body: str, *, who: Optional[str], csrf: Optional[str], cr
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{e(title)} - evlog</title>"
         f'<meta name="csrf-token" content="{e(csrf or "")}">'
+        '<link rel="icon" href="/favicon.ico" sizes="any">'
         f'<link rel="stylesheet" href="{STATIC}/uPlot.min.css?v={__version__}">'
         f'<link rel="stylesheet" href="{STATIC}/evlog.css?v={__version__}">'
         + "".join(f'<link rel="preload" as="fetch" crossorigin href="{e(u)}">' for u in preload) +
@@ -120,23 +128,40 @@ def login_page(pre_token: str, next_url: str, error: Optional[str] = None) -> st
 
 
 # ------------------------------------------------------------------ home / entity
+def _project_rows(projects: Sequence[Dict[str, Any]], with_entity: bool) -> str:
+    rows = "".join(
+        f'<tr data-project="{e(p["entity"])}/{e(p["name"])}"><td><a href="{project_url(p["entity"], p["name"])}">'
+        + (f'{e(p["entity"])}/' if with_entity else "") + f'{e(p["name"])}</a> <span class="vis">{e(p["visibility"])}</span></td>'
+        f'<td class="num project-runs">{e(p["runs"])}</td><td class="when project-activity">{when(p["last_activity"])}</td></tr>'
+        for p in projects)
+    return (f'<table class="list home"><thead><tr><th>project</th><th class="num">runs</th><th>last activity</th></tr>'
+            f"</thead><tbody>{rows}</tbody></table>")
+
+
 def home_page(data: Dict[str, Any], *, who: Optional[str], csrf: Optional[str]) -> str:
+    """The caller's projects and the open ones, each with its number of runs and last activity
+    (its runs' last update), and the runs updated last."""
     parts = ["<h1>Projects</h1>"]
     for ent in data["mine"]:
-        items = "".join(
-            f'<li><a href="{project_url(ent["entity"], p["name"])}">{e(p["name"])}</a> '
-            f'<span class="vis">{e(p["visibility"])}</span></li>' for p in ent["projects"]
-        ) or "<li class=\"muted\">no projects yet</li>"
-        parts.append(f'<section><h2><a href="/{q(ent["entity"])}">{e(ent["entity"])}</a></h2><ul>{items}</ul></section>')
+        table = _project_rows(ent["projects"], False) if ent["projects"] else '<p class="muted">no projects yet</p>'
+        parts.append(f'<section><h2><a href="/{q(ent["entity"])}">{e(ent["entity"])}</a></h2>{table}</section>')
     if data["open"]:
-        items = "".join(
-            f'<li><a href="{project_url(p["entity"], p["name"])}">{e(p["entity"])}/{e(p["name"])}</a></li>'
-            for p in data["open"]
-        )
-        parts.append(f"<section><h2>Open projects</h2><ul>{items}</ul></section>")
+        parts.append(f'<section id="open-projects"><h2>Open projects</h2>{_project_rows(data["open"], True)}</section>')
     if not data["mine"] and not data["open"]:
         parts.append("<p class=\"muted\">Nothing to show yet. Sign in to see your projects.</p>")
-    return layout("Projects", "".join(parts), who=who, csrf=csrf)
+    recent = data.get("recent") or []
+    side = ""
+    if recent:
+        rows = "".join(
+            f'<tr data-run="{e(r["id"])}"><td><a class="run-link" href="{run_path(r["entity"], r["project"], r["id"])}">'
+            f'{e(r["name"] or r["id"])}</a></td>'
+            f'<td><a href="{project_url(r["entity"], r["project"])}">{e(r["entity"])}/{e(r["project"])}</a></td>'
+            f'<td><span class="state state-{e(r["state"])}">{e(r["state"])}</span></td>'
+            f'<td class="when">{when(r["updated_at"])}</td></tr>' for r in recent)
+        side = (f'<section id="recent-runs"><h2>Recent runs</h2><table class="list home"><thead><tr><th>run</th>'
+                f"<th>project</th><th>state</th><th>last activity</th></tr></thead><tbody>{rows}</tbody></table></section>")
+    body = f'<div class="columns home-columns"><div>{"".join(parts)}</div><div>{side}</div></div>'
+    return layout("Projects", body, who=who, csrf=csrf, scripts=["evlog.js"])
 
 
 def entity_page(entity: str, data: Dict[str, Any], *, who: Optional[str], csrf: Optional[str]) -> str:
@@ -180,20 +205,54 @@ def project_page(data: Dict[str, Any], *, who: Optional[str], csrf: Optional[str
 
 
 # ------------------------------------------------------------------ run page
-def _kv_table(d: Dict[Any, Any], ident: str) -> str:
+def _kv_table(d: Dict[Any, Any], ident: str, rounded: bool = False) -> str:
+    """A key/value table; with `rounded`, floats are shown rounded, their full value on hover."""
     if not d:
         return f'<p class="muted" id="{ident}">empty</p>'
     rows = "".join(
-        f"<tr><th>{e(k)}</th><td><code>{e(_show(v))}</code></td></tr>" for k, v in sorted(d.items(), key=lambda kv: str(kv[0]))
+        f"<tr><th>{e(k)}</th><td>{_value_cell(v, rounded)}</td></tr>" for k, v in sorted(d.items(), key=lambda kv: str(kv[0]))
     )
     return f'<table class="kv" id="{ident}">{rows}</table>'
 
 
-def _show(v: Any) -> str:
+def _value_cell(v: Any, rounded: bool) -> str:
+    full = _show(v)
+    shown = _show(v, rounded=True) if rounded else full
+    title = f' title="{e(full)}"' if shown != full else ""
+    return f"<code{title}>{e(shown)}</code>"
+
+
+def fmt_number(v: float) -> str:
+    """A float as the dashboard shows it (evlog.js EV.fmtValue): 6 significant digits, or 4
+    decimals and an exponent below 1e-3 and from 1e6 on."""
+    if v != v or v in (float("inf"), float("-inf")):
+        return json.dumps(jsonable(v))
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    if abs(v) < 1e-3 or abs(v) >= 1e6:
+        mant, exp = f"{v:.4e}".split("e")
+        return f"{mant}e{'-' if exp[0] == '-' else '+'}{int(exp[1:])}"
+    return f"{v:.6g}"
+
+
+def _rounded(v: Any) -> str:
+    """`v` as JSON text with its floats rounded by fmt_number (maps and lists too)."""
+    if isinstance(v, float):
+        return fmt_number(v)
+    if isinstance(v, dict) and media_kind(v) is None:
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {_rounded(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_rounded(x) for x in v) + "]"
+    return json.dumps(jsonable(v), ensure_ascii=False)
+
+
+def _show(v: Any, rounded: bool = False) -> str:
     if isinstance(v, str):
         return v
     if media_kind(v) is not None:  # media: shown under Media
         return describe(v)
+    if rounded:
+        return _rounded(jsonable(v))
     return json.dumps(jsonable(v), ensure_ascii=False)
 
 
@@ -234,6 +293,21 @@ def command_line(program: Optional[Dict[str, Any]]) -> str:
 
     argv = (program or {}).get("argv") or []
     return " ".join(shell_quote(str(a)) for a in argv)
+
+
+def rows_text(n: Optional[int]) -> str:
+    return "" if n is None else f"{n} row{'' if n == 1 else 's'}"
+
+
+def start_row(run: Dict[str, Any]) -> Tuple[str, str]:
+    """The run's start on the run's own clock (its run record), the clock of "ended" too, so the two
+    never come out of order; the server's first upload (its clock) goes in the tooltip."""
+    created, started = run.get("created_at"), run.get("started_at")
+    if started is None:
+        return ("created", f'<span id="run-started">{when(created)}</span>')
+    server = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created)) if created else ""
+    tip = f"the run's clock; first upload to this server at {server} (the server's clock)" if server else ""
+    return ("started", f'<span id="run-started" title="{e(tip)}">{when(started)}</span>')
 
 
 def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[str] = None) -> str:
@@ -277,11 +351,11 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         ("user", e(run.get("user") or "")),
         ("group", e(run.get("group") or "")),
         ("job type", e(run.get("job_type") or "")),
-        ("created", when(run.get("created_at"))),
-        ("started", when(run.get("started_at"))),
-        ("ended", when(ended)),
+        start_row(run),
+        ("ended", f'<span id="run-ended">{when(ended)}</span>'),
         ("duration", f'<span id="run-duration">{e(duration(dur))}</span>'),
-        ("steps", f'<span id="run-steps">{e(run.get("last_step") if run.get("last_step") is not None else "")}</span>'),
+        ("history", f'<span id="run-rows">{e(rows_text(run.get("history_rows")))}</span>'),
+        ("last step", f'<span id="run-steps">{e(run.get("last_step") if run.get("last_step") is not None else "")}</span>'),
         ("sessions", e(run.get("sessions"))),
     ]
     if run.get("missing_records"):
@@ -320,11 +394,11 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         if info:
             sections.append(f'<section id="system"><h2>System</h2>{_kv_table(info, "system-table")}</section>')
     if not member:
-        sections.append('<p class="muted" id="hidden-note">Git information, code and command line are shown '
+        sections.append('<p class="muted" id="hidden-note">Git information, code, diff and command line are shown '
                         "to members of this project's entity only.</p>")
     notes = run.get("notes")
     body = (
-        f'<div class="run-head"><h1 id="run-name">{e(name)}</h1>'
+        f'<div class="run-head">{swatch(run)}<h1 id="run-name">{e(name)}</h1>'
         f'<span class="state state-{e(state)}" id="run-state-badge">{e(state)}</span></div>'
         f'<div id="run-tags" class="tags">{tags}</div>'
         f'<pre class="notes" id="run-notes"{"" if notes else " hidden"}>{e(notes or "")}</pre>'
@@ -332,7 +406,7 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         '<div class="columns"><div>'
         f'<h2>Run</h2><table class="kv" id="run-meta">{meta}</table>'
         f'<h2>Config</h2>{_kv_table(run.get("config") or {}, "config-table")}'
-        f'<h2>Summary</h2>{_kv_table(run.get("summary") or {}, "summary-table")}'
+        f'<h2>Summary</h2>{_kv_table(run.get("summary") or {}, "summary-table", rounded=True)}'
         "</div><div>"
         '<h2>Charts</h2><div class="chart-controls" id="chart-controls">'
         '<label>smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="0">'
@@ -345,6 +419,7 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
         '<section id="media-section" hidden><h2>Media</h2><div id="media" class="media"></div></section>'
         '<section id="system-section" hidden><h2>System metrics</h2><div id="system-charts" class="charts"></div></section>'
         '<section id="artifacts-section" hidden><h2>Artifacts</h2><div id="artifacts"></div></section>'
+        '<section id="files-section" hidden><h2>Files</h2><div id="files"></div></section>'
         '<section id="logs-section" hidden><h2>Logs</h2><p id="logs-note" class="muted" hidden></p>'
         '<pre id="logs" class="logs"></pre></section>'
         f'{"".join(sections)}'
@@ -353,7 +428,7 @@ def run_page(run: Dict[str, Any], *, who: Optional[str] = None, csrf: Optional[s
     )
     return layout(f"{name}", body, who=who, csrf=csrf,
                   crumbs=[(ent, f"/{q(ent)}"), (proj, project_url(ent, proj)), (name, run_path(ent, proj, rid))],
-                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "mediachart.js", "media.js", "system.js", "output.js", "artifacts.js", "rundelete.js"], next_url=run_path(ent, proj, rid),
+                  scripts=["uPlot.iife.min.js", "evlog.js", "run.js", "mediachart.js", "media.js", "system.js", "output.js", "artifacts.js", "files.js", "rundelete.js"], next_url=run_path(ent, proj, rid),
                   preload=[series_url(ent, proj, rid)])
 
 
@@ -388,12 +463,22 @@ def _diff_row(na: Optional[int], a: Optional[str], nb: Optional[int], b: Optiona
             f'<td class="ln">{"" if nb is None else nb}</td><td class="{cb}"><code>{e(b or "")}</code></td></tr>')
 
 
+SWATCHES = ["#2f6fdf", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d",
+            "#862e9c", "#1864ab"]  # evlog.js's COLORS, in the same order
+
+
+def swatch(run: Dict[str, Any]) -> str:
+    """The run's chart colour (its "color" index, as EV.runColor) as a small square."""
+    i = run.get("color")
+    if not isinstance(i, int):
+        return ""
+    return f'<span class="swatch" style="background:{SWATCHES[i % len(SWATCHES)]}" title="this run\'s colour in charts"></span>'
+
+
 def compare_page(entity: str, project: str, runs: List[Dict[str, Any]], *, who: Optional[str], csrf: Optional[str],
                  member: bool) -> str:
-    def cell(v: Any) -> str:
-        return "" if v is None else e(_show(v))
-
-    heads = "".join(f'<th><a href="{run_path(entity, project, r["id"])}">{e(r.get("name") or r["id"])}</a></th>' for r in runs)
+    heads = "".join(f'<th>{swatch(r)}<a href="{run_path(entity, project, r["id"])}">{e(r.get("name") or r["id"])}</a></th>'
+                    for r in runs)
     cfg_keys = sorted({str(k) for r in runs for k in (r.get("config") or {})})
     sum_keys = sorted({str(k) for r in runs for k in (r.get("summary") or {})})
     states = "".join(f"<td>{e(r.get('state'))}</td>" for r in runs)
@@ -403,7 +488,8 @@ def compare_page(entity: str, project: str, runs: List[Dict[str, Any]], *, who: 
             vals = [(r.get(field) or {}).get(k) for r in runs]
             differs = len({json.dumps(jsonable(v), sort_keys=True) for v in vals}) > 1
             rows.append(f'<tr class="{"differs" if differs else ""}"><th>{label}.{e(k)}</th>'
-                        + "".join(f"<td><code>{cell(v)}</code></td>" for v in vals) + "</tr>")
+                        + "".join("<td></td>" if v is None else f"<td>{_value_cell(v, field == 'summary')}</td>"
+                                  for v in vals) + "</tr>")
     table = f'<table class="list" id="compare-table"><thead><tr><th></th>{heads}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     code = ""
     if len(runs) >= 2:
@@ -423,9 +509,11 @@ def compare_page(entity: str, project: str, runs: List[Dict[str, Any]], *, who: 
         '<label><input type="checkbox" id="log-scale"> log scale</label>'
         '<span id="chart-status" class="muted"></span></div>'
         '<div id="compare-chart" class="chart wide"></div>'
+        '<h2>Every metric</h2><div id="compare-grid" class="charts"></div>'
         f"{table}{code}"
         + data_block({"entity": entity, "project": project,
-                      "runs": [{"id": r["id"], "name": r.get("name"), "state": r.get("state")} for r in runs]})
+                      "runs": [{"id": r["id"], "name": r.get("name"), "state": r.get("state"), "color": r.get("color"),
+                                "metrics": r.get("metrics") or []} for r in runs]})
     )
     return layout("Compare", body, who=who, csrf=csrf,
                   crumbs=[(entity, f"/{q(entity)}"), (project, project_url(entity, project)), ("compare", "")],

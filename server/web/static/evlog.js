@@ -72,6 +72,10 @@
     }
     if (typeof v === "string") return v;
     if (Array.isArray(v) && v.length && EV.isMedia(v[0])) return v.length + " x " + EV.fmtValue(v[0]);  /* a list of media */
+    if (Array.isArray(v)) return "[" + v.map(EV.fmtNested).join(", ") + "]";
+    if (v && typeof v === "object" && !EV.isMedia(v)) {
+      return "{" + Object.keys(v).map((k) => JSON.stringify(k) + ": " + EV.fmtNested(v[k])).join(", ") + "}";
+    }
     if (EV.isMedia(v)) {
       /* a media value (spec/format.md 7): a short description; media.js shows it (server/media.describe) */
       if (v._type === "histogram") return "histogram, " + (v.counts || []).length + " bins";
@@ -82,6 +86,8 @@
     }
     return JSON.stringify(v);
   };
+  /* inside a list or map: numbers rounded, strings quoted (as JSON) */
+  EV.fmtNested = (v) => (typeof v === "string" || v === null ? JSON.stringify(v) : EV.fmtValue(v));
   EV.fmtTime = function (t) {
     if (!t) return "";
     const d = new Date(t * 1000);
@@ -175,10 +181,24 @@
   const COLORS = ["#2f6fdf", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#e67700", "#5c940d",
     "#862e9c", "#1864ab"];
   EV.color = (i) => COLORS[i % COLORS.length];
+  /* a run's colour on every page: its place among its project's runs by creation (the server's
+     "color", server/web/data.py), so the project, run and compare pages agree */
+  EV.runColor = (run, i) => EV.color(run && typeof run.color === "number" ? run.color : i);
+  /* a float rounded as tables show it, with its full value for the tooltip (null when the same) */
+  EV.fullValue = function (v) {
+    if (typeof v === "number" && !Number.isInteger(v) && isFinite(v)) return String(v);
+    if (v && typeof v === "object" && !EV.isMedia(v)) {
+      const text = JSON.stringify(v);
+      return text !== EV.fmtValue(v) ? text : null;
+    }
+    return null;
+  };
 
   /* ------------------------------------------------------------------ Chart
-     lines: [{label, xs, ys}]; one uPlot; smoothing draws the smoothed line over a faint raw one.
-     opts: smoothing, log, maxPoints, xLabel (default "step"). */
+     lines: [{label, xs, ys, color}]; one uPlot; smoothing draws the smoothed line over a faint raw one.
+     A line of one point (or of points with no neighbours) is drawn as dots.
+     opts: smoothing, log, maxPoints, xLabel (default "step"), sync (a key: charts of the same key
+     share their cursor). */
   /* steps are whole numbers: their axis ticks never fall between two steps */
   const STEP_INCRS = [];
   for (let m = 1; m <= 1e10; m *= 10) STEP_INCRS.push(m, 2 * m, 5 * m);
@@ -196,6 +216,8 @@
       this.log = !!(opts && opts.log);
       this.maxPoints = (opts && opts.maxPoints) || 4000;
       this.xLabel = (opts && opts.xLabel) || "step";
+      this.sync = (opts && opts.sync) || null;
+      this.height = (opts && opts.height) || 220;
       this.plot = null;
       this.draw();
       EV.Chart.all.add(this);
@@ -225,9 +247,11 @@
       const s = [{ label: this.xLabel }];
       const smoothed = this.smoothing > 0;
       this.lines.forEach((l, i) => {
-        const c = EV.color(i);
+        const c = l.color || EV.color(i);
+        /* uPlot draws no segment for a lone point: dots then (a metric logged once) */
+        const dots = { show: EV.lonely(l.ys), size: 7, fill: c, stroke: c };
         if (smoothed) s.push({ label: l.label + " (raw)", stroke: c + "44", width: 1, spanGaps: true, points: { show: false } });
-        s.push({ label: l.label, stroke: c, width: 1.5, spanGaps: true, points: { show: false } });
+        s.push({ label: l.label, stroke: c, width: 1.5, spanGaps: true, points: dots });
       });
       return s;
     }
@@ -236,13 +260,14 @@
       const d = this.data();
       const opts = {
         width: this.width(),
-        height: 220,
+        height: this.height,
         scales: { x: { time: false }, y: this.log ? { distr: 3 } : { auto: true } },
         axes: [{ label: this.xLabel, size: 40, labelSize: 18, incrs: this.xLabel === "step" ? STEP_INCRS : undefined },
                { label: this.title, size: 60, labelSize: 18, values: (u, vals) => vals.map((v) => EV.fmtValue(v)) }],
         series: this.series(),
         legend: { live: true },
-        cursor: { drag: { x: true, y: false } },
+        cursor: this.sync ? { drag: { x: true, y: false }, sync: { key: this.sync, setSeries: false } }
+          : { drag: { x: true, y: false } },
       };
       this.plot = new uPlot(opts, d, this.plotNode);
       this.box.dataset.points = String(d[0].length);
@@ -270,10 +295,16 @@
     }
     setSmoothing(w) { this.smoothing = w; this.draw(); }
     setLog(on) { this.log = on; this.draw(); }
-    resize() { if (this.plot) this.plot.setSize({ width: this.width(), height: 220 }); }
+    resize() { if (this.plot) this.plot.setSize({ width: this.width(), height: this.height }); }
     destroy() { if (this.plot) this.plot.destroy(); this.box.remove(); EV.Chart.all.delete(this); }
   };
   EV.Chart.all = new Set();
+  /* fewer than two finite points: a line would draw nothing */
+  EV.lonely = function (ys) {
+    let n = 0;
+    for (let i = 0; i < ys.length && n < 2; i++) if (ys[i] !== null && isFinite(ys[i])) n++;
+    return n < 2;
+  };
   let resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);

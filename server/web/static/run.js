@@ -22,8 +22,8 @@
     let c = charts.get(key);
     if (c) { if (x[0].length) c.append(x[0], x[1]); return c; }
     /* keep charts sorted by metric name */
-    c = new EV.Chart(chartBox, key, [{ label: key, xs: x[0], ys: x[1] }],
-      { smoothing: controls.smoothing(), log: controls.log(), xLabel: sm || "step" });
+    c = new EV.Chart(chartBox, key, [{ label: key, xs: x[0], ys: x[1], color: EV.runColor(run, 0) }],
+      { smoothing: controls.smoothing(), log: controls.log(), xLabel: sm || "step", sync: "run" });
     c.box.dataset.xlabel = sm || "step";
     charts.set(key, c);
     const sorted = Array.from(charts.keys()).sort();
@@ -54,7 +54,31 @@
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     chartBox.dataset.readyAt = String(Math.round(performance.now())); /* ms since navigation start */
     chartBox.dataset.ready = "1";
-    chartStatus.textContent = keys.length ? "" : "no metrics logged yet";
+    if (!keys.length) noMetrics();
+  }
+
+  /* a run without metrics says what it has instead: the sections the other scripts fill
+     (media.js, files.js, artifacts.js, output.js, system.js) as they show up */
+  const PARTS = [["media-section", "media"], ["files-section", "files"], ["artifacts-section", "artifacts"],
+    ["logs-section", "console output"], ["system-section", "system metrics"]];
+  let watching = null;
+  function noMetrics() {
+    const say = function () {
+      if (charts.size) { chartStatus.textContent = ""; return; }
+      const has = PARTS.filter(([id]) => { const n = document.getElementById(id); return n && !n.hidden; })
+        .map(([id, what]) => what);
+      chartStatus.textContent = has.length
+        ? "no metrics logged" + (run.state === "running" ? " yet" : "") + "; this run has " + has.join(", ") + " (below)"
+        : (run.state === "running" ? "no metrics logged yet" : "this run logged no metrics");
+      chartStatus.dataset.has = has.join(",");
+    };
+    say();
+    if (watching) return;
+    watching = new MutationObserver(say);
+    PARTS.forEach(([id]) => {
+      const n = document.getElementById(id);
+      if (n) watching.observe(n, { attributes: true, attributeFilter: ["hidden"] });
+    });
   }
 
   async function newPoints() {
@@ -62,6 +86,7 @@
     addSeries(d.series);
     seenSeq = d.next_seq;
     if (charts.size) chartStatus.textContent = "";
+    else noMetrics();
   }
 
   /* ---------------------------------------------------------------- text parts of the page */
@@ -82,6 +107,9 @@
       if (n) { n.textContent = r.state; n.className = "state state-" + r.state; }
     });
     setText("run-steps", r.last_step === null ? "" : String(r.last_step));
+    setText("run-rows", r.history_rows === null ? "" : r.history_rows + (r.history_rows === 1 ? " row" : " rows"));
+    const ended = document.getElementById("run-ended");
+    if (ended) ended.textContent = r.ended_at ? EV.fmtTime(r.ended_at) : "";
     setText("run-duration", EV.fmtDuration(EV.duration(r, r.updated_at)));
     const exit = document.getElementById("run-exit");
     if (exit && r.exit_code !== null) exit.textContent = "exit code " + r.exit_code;
@@ -91,7 +119,8 @@
     const keys = Object.keys(r.summary || {}).sort();
     const table = keys.length
       ? EV.el("table", { className: "kv", id: "summary-table" }, keys.map((k) => EV.el("tr", null, [
-          EV.el("th", null, k), EV.el("td", null, EV.el("code", null, EV.fmtValue(r.summary[k])))])))
+          EV.el("th", null, k), EV.el("td", null, EV.el("code", { title: EV.fullValue(r.summary[k]) },
+            EV.fmtValue(r.summary[k])))])))
       : EV.el("p", { className: "muted", id: "summary-table" }, "empty");
     old.replaceWith(table);
   }

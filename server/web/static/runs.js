@@ -10,7 +10,7 @@
   init.runs.forEach((r) => runs.set(r.id, r));
   let serverNow = init.now;
   let lastPoll = init.now;
-  const state = { sort: "created_at", dir: -1, text: "", st: "", tag: "", group: "", groupRows: false };
+  const state = { sort: "started_at", dir: -1, text: "", st: "", tag: "", group: "", groupRows: false };
   const selected = new Set();
   const colKey = "evlog:columns:" + init.entity + "/" + init.project;
   let chosen = null;
@@ -20,7 +20,9 @@
     { key: "name", label: "name", get: (r) => r.name || r.id },
     { key: "state", label: "state", get: (r) => r.state },
     { key: "user", label: "user", get: (r) => r.user || "" },
-    { key: "created_at", label: "created", get: (r) => r.created_at, fmt: EV.fmtTime },
+    /* the run's own clock (its run record), as the run page's "started"; the first upload when it has none */
+    { key: "started_at", label: "started", get: (r) => (r.started_at === null || r.started_at === undefined
+      ? r.created_at : r.started_at), fmt: EV.fmtTime },
     { key: "duration", label: "duration", get: (r) => EV.duration(r, serverNow), fmt: EV.fmtDuration },
     { key: "tags", label: "tags", get: (r) => (r.tags || []).join(", ") },
     { key: "group", label: "group", get: (r) => r.group || "" },
@@ -118,7 +120,8 @@
       let content;
       const v = c.get(r);
       if (c.key === "name") {
-        content = EV.el("a", { href: base + "/runs/" + EV.enc(r.id), className: "run-link" }, r.name || r.id);
+        content = [EV.el("span", { className: "swatch", style: "background:" + EV.runColor(r), title: "this run's colour in charts" }),
+          EV.el("a", { href: base + "/runs/" + EV.enc(r.id), className: "run-link" }, r.name || r.id)];
       } else if (c.key === "state") {
         content = EV.el("span", { className: "state state-" + r.state }, r.state);
       } else if (c.key === "tags") {
@@ -127,7 +130,7 @@
         content = c.fmt ? c.fmt(v) : (v === undefined || v === null ? "" : String(v));
       }
       cells.push(EV.el("td", { className: (c.num ? "num " : "") + "col-" + c.key.replace(/[^A-Za-z0-9_-]/g, "_"),
-        dataset: { col: c.key } }, content));
+        dataset: { col: c.key }, title: c.num ? EV.fullValue(v) : null }, content));
     });
     return EV.el("tr", { dataset: { run: r.id, state: r.state } }, cells);
   }
@@ -209,7 +212,7 @@
           if (!metrics.has(k)) metrics.set(k, []);
           const sm = def && def.step_metric && c.series[def.step_metric] ? def.step_metric : "step";
           metrics.get(k).push({ label: r.name || r.id, xs: c.series[k][0], ys: c.series[k][1], sm: sm,
-            smSeries: c.series[sm] });
+            smSeries: c.series[sm], color: EV.runColor(r) });
         });
       });
       pcCharts.forEach((c, k) => { if (!metrics.has(k)) { c.destroy(); pcCharts.delete(k); } });
@@ -218,19 +221,21 @@
         const all = metrics.get(k), xLabel = all.every((l) => l.sm === all[0].sm) ? all[0].sm : "step";
         const lines = all.map((l) => {
           const x = xLabel === "step" ? [l.xs, l.ys] : EV.onStepMetric(l.smSeries, l.xs, l.ys);
-          return { label: l.label, xs: x[0], ys: x[1] };
+          return { label: l.label, xs: x[0], ys: x[1], color: l.color };
         });
         let c = pcCharts.get(k);
         if (c && c.xLabel !== xLabel) { c.destroy(); pcCharts.delete(k); c = null; }
         if (c) { c.lines = lines; c.draw(); } else {
-          c = new EV.Chart(pcBox, k, lines, { smoothing: controls.smoothing(), log: controls.log(), xLabel: xLabel });
+          c = new EV.Chart(pcBox, k, lines, { smoothing: controls.smoothing(), log: controls.log(), xLabel: xLabel,
+            sync: "project" });
           c.box.dataset.xlabel = xLabel;
           pcCharts.set(k, c);
         }
         pcBox.appendChild(c.box);
       });
       pcNote.textContent = shown.length > MAX_CHARTED ? "(the first " + MAX_CHARTED + " runs shown above)"
-        : (metrics.size ? "" : "(no metrics logged yet)");
+        : (metrics.size ? "" : (runsShown.some((r) => r.state === "running") ? "(no metrics logged yet)"
+          : "(these runs logged no metrics)"));
       pcBox.dataset.runs = String(runsShown.length);
       chartSig = sig;
     } finally {
