@@ -102,7 +102,7 @@ def _ingest_once(engine: Engine, principal: Optional[Principal], entity: str, pr
                 .with_for_update()
             ).first()
         if row is not None:  # a run is written by its creator (and its entity); the seq-0 record starts a run
-            check_run_write(conn, principal, target, row, creating=records[0][0] == 0)
+            check_run_write(conn, principal, target, row, creating=bool(records) and records[0][0] == 0)
         else:
             check_not_deleted(conn, target, run_id)
         have = row.next_seq if row is not None else 0

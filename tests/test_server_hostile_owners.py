@@ -179,6 +179,8 @@ def test_team_members_and_admins_write_to_a_teammates_run_but_never_restart_it(h
     assert hs.post_records(team, "p", rid, [history(4, 9)], k2).json()["applied"] == 1  # e.g. a resumed session
     assert hs.post_records(team, "p", rid, [history(5, 10)], adkey).json()["applied"] == 1
     _reason(hs.post_records(team, "p", rid, simple_run(rid, 2), k2), 409, "run_id_taken")
+    r = hs.post_records(team, "p", rid, [], k2)  # an empty body starts nothing
+    assert r.status_code == 200 and r.json()["applied"] == 0, r.text
     assert hs.run(team, "p", rid, k1).json()["history_rows"] == 4
 
 
