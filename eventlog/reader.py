@@ -23,6 +23,7 @@ from .segment import (
     Skipped,
     Torn,
     list_segments,
+    open_tail,
     scan,
     segment_headers,
     segment_name,
@@ -206,7 +207,10 @@ class LogReader:
                 else:
                     self._report(name, 0, 0, "empty segment: no header")
                 continue
-            for item in _scan_named(data, self.log_dir / name):
+            items = _scan_named(data, self.log_dir / name)
+            if last:  # the writer's open frame: the records of its complete blocks (spec 5)
+                items = open_tail(items, data)
+            for item in items:
                 if base + item.offset == 0 and not isinstance(item, (HeaderFrame, Torn, Skipped)):
                     self._report(name, 0, 0, "no segment header: the segment begins with a record frame")
                 if isinstance(item, Frame):

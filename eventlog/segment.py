@@ -246,6 +246,9 @@ def _parse_at(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Union[
     return Frame(pos, end, decode_records(payload))
 
 
+UNFINISHED_BAD = "unfinished frame"  # how the reason of an unfinished frame that went bad begins
+
+
 def _not_a_frame_prefix(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor) -> Optional[str]:
     """Why the bytes from `pos` to the end cannot be the start of a frame a writer is writing (None
     when they can): a true prefix of a good record frame decompresses without error, and its
@@ -255,16 +258,16 @@ def _not_a_frame_prefix(data: bytes, pos: int, dctx: zstandard.ZstdDecompressor)
     try:
         content = dctx.decompressobj().decompress(bytes(data[pos:]))
     except zstandard.ZstdError as exc:
-        return f"unfinished frame that does not decompress (zstd: {exc})"
+        return f"{UNFINISHED_BAD} that does not decompress (zstd: {exc})"
     # the last value is cut short: its declared lengths may pass what is here, so no tighter bound
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(content), 100 << 20))
     unpacker.feed(content)
     try:
         for obj in unpacker:
             if not _is_envelope(obj):
-                return "unfinished frame holding a value that is not a record envelope"
+                return f"{UNFINISHED_BAD} holding a value that is not a record envelope"
     except Exception as exc:  # msgpack raises several types for undecodable bytes
-        return f"unfinished frame holding undecodable msgpack ({type(exc).__name__})"
+        return f"{UNFINISHED_BAD} holding undecodable msgpack ({type(exc).__name__})"
     return None
 
 
@@ -358,8 +361,8 @@ class OpenFrame(namedtuple("OpenFrame", "records content end")):
 
 
 def _block_ends(data: bytes, pos: int) -> List[int]:
-    """Offsets just past each complete block of the zstd frame starting at `pos` (RFC 8878 3.1.1),
-    stopping at the first incomplete or impossible one."""
+    """Offsets just past each complete block of the unfinished zstd frame at `pos` (RFC 8878 3.1.1)
+    before its last block, stopping at the first incomplete or impossible one."""
     n = len(data)
     if pos + 6 > n or data[pos:pos + 4] != ZSTD_MAGIC_BYTES:
         return []
@@ -375,11 +378,9 @@ def _block_ends(data: bytes, pos: int) -> List[int]:
         if btype == 3 or bsize > 128 * 1024:
             break
         p += 3 + (1 if btype == 1 else bsize)
-        if p > n:
+        if p > n or bh & 1:  # the last block ends a frame whose checksum is missing: torn
             break
         ends.append(p)
-        if bh & 1:  # the last block: only the checksum is missing
-            break
     return ends
 
 
@@ -392,7 +393,7 @@ def read_open_frame(data: bytes, pos: int) -> OpenFrame:
     end = pos
     for block_end in _block_ends(data, pos):
         try:
-            parts.append(dobj.decompress(bytes(data[end if parts or end != pos else pos:block_end])))
+            parts.append(dobj.decompress(bytes(data[end:block_end])))
         except zstandard.ZstdError:
             break
         end = block_end
@@ -425,5 +426,12 @@ def open_tail(items: "Iterator[ScanItem]", data: bytes) -> "Iterator[ScanItem]":
                 yield Frame(item.offset, item.offset, part.records)
                 if part.end < len(data):
                     yield Torn(part.end, len(data) - part.end)
+                continue
+        elif isinstance(item, Skipped) and item.reason.startswith(UNFINISHED_BAD):
+            # an unfinished frame that goes bad after some good blocks: their records, then damage
+            part = read_open_frame(data, item.offset)
+            if part.records:
+                yield Frame(item.offset, item.offset, part.records)
+                yield Skipped(part.end, item.offset + item.length - part.end, item.reason)
                 continue
         yield item
