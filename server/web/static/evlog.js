@@ -261,7 +261,12 @@
       const opts = {
         width: this.width(),
         height: this.height,
-        scales: { x: { time: false }, y: this.log ? { distr: 3 } : { auto: true } },
+        /* one x value (a metric logged once): centred in a range of one step either side */
+        scales: { x: { time: false, range: (u, lo, hi) => {
+          const xs = u.data[0];
+          return xs.length && xs[0] === xs[xs.length - 1] ? [xs[0] - 1, xs[0] + 1] : [lo, hi];
+        } },
+          y: this.log ? { distr: 3 } : { auto: true } },
         axes: [{ label: this.xLabel, size: 40, labelSize: 18, incrs: this.xLabel === "step" ? STEP_INCRS : undefined },
                { label: this.title, size: 60, labelSize: 18, values: (u, vals) => vals.map((v) => EV.fmtValue(v)) }],
         series: this.series(),
