@@ -237,6 +237,26 @@ def test_sign_in_sets_a_thirty_day_httponly_cookie_and_keeps_a_bounded_number_pe
     assert signed_in(c, user, proj)
 
 
+def test_migration_9_adds_the_sessions_table_to_an_older_database(backend, request, tmp_path):
+    from sqlalchemy import inspect
+
+    from eventlog.server import migrations
+    from eventlog.server.db import make_engine
+    from eventlog.server.web.session import open_session, read_session
+
+    engine = make_engine(new_db_url(backend, request, tmp_path), pool_size=1)
+    try:
+        assert migrations.migrate(engine, upto=8) == 8
+        assert not inspect(engine).has_table("sessions")
+        key = accounts.add_user(engine, uniq("old"))
+        assert migrations.migrate(engine) == migrations.LATEST >= 9
+        token, principal = open_session(engine, key)
+        with engine.connect() as conn:
+            assert read_session(conn, token).principal.user_id == principal.user_id
+    finally:
+        engine.dispose()
+
+
 # ------------------------------------------------------------------ throttling
 def test_invalid_api_keys_are_throttled_per_address_with_retry_after(hs):
     user, key, proj = private_run(hs)
@@ -360,3 +380,38 @@ def test_in_chromium_sign_in_is_throttled_and_sign_out_ends_a_copied_cookie(lone
     assert not signed_in(copy, user, proj)
     page.goto(f"{lone.url}/{user}/{proj}")
     assert "signed in as" not in page.inner_text("body")
+
+
+def test_the_throttle_counts_a_burst_then_one_failure_per_refill_and_stays_bounded():
+    from types import SimpleNamespace
+
+    from eventlog.server import throttle
+
+    now = [1000.0]
+    t = throttle.Throttle(burst=3, refill=2.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert t.wait("a") == 0.0
+        t.failed("a")
+    assert t.wait("a") == 2.0 and t.wait("b") == 0.0
+    now[0] += 1.5
+    assert t.wait("a") == 0.5
+    now[0] += 0.5
+    assert t.wait("a") == 0.0
+    t.failed("a")
+    assert t.wait("a") == 2.0
+    now[0] += 60
+    assert t.wait("a") == 0.0  # fully refilled: as good as new
+    t.failed("a")
+    assert t.wait("a") == 0.0
+    for i in range(throttle.MAX_TRACKED + 10):  # many addresses: memory stays bounded
+        t.failed(f"x{i}")
+    assert len(t._tat) <= throttle.MAX_TRACKED
+
+    def addr(host):
+        return throttle.client_address(SimpleNamespace(client=SimpleNamespace(host=host) if host else None))
+
+    assert addr("192.0.2.7") == "192.0.2.7" and addr("::ffff:192.0.2.7") == "192.0.2.7"
+    assert addr("2001:db8::1") == addr("2001:db8::ffff:1") == "2001:db8::/64" != addr("2001:db8:0:1::1")
+    assert addr(None) == "unknown"
+    assert throttle.rate_limited(0.2).headers() == {"Retry-After": "1"}
+    assert throttle.rate_limited(3.01).extra["retry_after"] == 4
