@@ -5,6 +5,7 @@ admin subcommands take `--db URL` after their own arguments (or $EVLOG_SERVER_DB
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Optional, Tuple
@@ -92,17 +93,63 @@ def server(ctx: click.Context, db: Optional[str], host: str, port: int, workers:
     config.allow_anonymous = allow_anonymous or config.allow_anonymous
     config.public_url = public_url or config.public_url
     _engine(ctx, url).dispose()  # create / upgrade the schema once, before the workers start
+    _check_port(host, port)
     os.environ.update(config.to_env())
     click.echo(f"evlog server on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}, "
                f"database {_safe_url(url)}{', anonymous allowed' if allow_anonymous else ''})", err=True)
+    from eventlog.server.timeouts import HeaderTimeoutProtocol  # headers that never finish (spec/protocol.md 3.3)
+
     uvicorn.run("eventlog.server.app:create_app", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log, log_level="info" if access_log else "warning",
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, http=HeaderTimeoutProtocol)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before saying "serving" when the port cannot be bound (in use, or not ours to take)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            why = "is in use by another program" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            click.echo(f"evlog: port {port} on {host} {why}: stop that program, or pick another port with "
+                       "--port N", err=True)
+            raise click.exceptions.Exit(1)
+
+
+def _when(t: Optional[float]) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
+
+
+def _table(header: Tuple[str, ...], rows: list) -> None:
+    cells = [header] + [tuple(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for r in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 @server.group()
 def users() -> None:
     """Manage users."""
+
+
+@users.command("ls")
+@db_option
+@click.pass_context
+def users_ls(ctx: click.Context, db: Optional[str]) -> None:
+    """List the users: name, role, live API keys, teams, when created."""
+    from eventlog.server.admin_lists import list_users
+
+    found = list_users(_engine(ctx, db))
+    _table(("USER", "ROLE", "KEYS", "TEAMS", "CREATED"),
+           [(u["name"], "admin" if u["admin"] else "anonymous" if u["anonymous"] else "user", u["keys"],
+             ",".join(u["teams"]) or "-", _when(u["created_at"])) for u in found])
+    click.echo(f"{len(found)} user{'s' if len(found) != 1 else ''}", err=True)
 
 
 @users.command("add")
@@ -165,6 +212,19 @@ def teams_add(ctx: click.Context, team: str, members: Tuple[str, ...], db: Optio
 @server.group()
 def projects() -> None:
     """Manage projects."""
+
+
+@projects.command("ls")
+@db_option
+@click.pass_context
+def projects_ls(ctx: click.Context, db: Optional[str]) -> None:
+    """List the projects: entity/project, visibility, runs, last activity."""
+    from eventlog.server.admin_lists import list_projects
+
+    found = list_projects(_engine(ctx, db))
+    _table(("PROJECT", "VISIBILITY", "RUNS", "LAST ACTIVITY"),
+           [(p["path"], p["visibility"], p["runs"], _when(p["last_activity"])) for p in found])
+    click.echo(f"{len(found)} project{'s' if len(found) != 1 else ''}", err=True)
 
 
 @projects.command("set")

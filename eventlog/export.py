@@ -11,7 +11,8 @@ TensorBoard and the dashboard. The first column is `_step` (wandb's name for it)
   numpy read), bools as `true`/`false`, a media value as its file path (`media/<sha256>.png`; a
   histogram and other maps as compact JSON), a list of media as a JSON array of those.
 - JSON Lines: one JSON object per step, `{"_step": 3, "loss": 0.25, "eval/acc": 0.5}`, NaN and
-  infinities as the strings "NaN", "Infinity", "-Infinity" (spec/protocol.md 1), media as their maps.
+  infinities as the strings "NaN", "Infinity", "-Infinity", binary as `{"_type": "bytes", "base64": ...}`
+  (spec/protocol.md 1; in CSV that map as compact JSON), media as their maps.
 
 Making the CSV header needs every key first: `csv_lines` takes a function that returns a fresh
 iterator over the rows and reads them twice, so memory stays flat for a run of any length. Both
@@ -19,6 +20,7 @@ give their text in pieces of many lines (what a file or an HTTP response wants).
 """
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import math
@@ -59,6 +61,10 @@ def _jsonable(v: Any) -> Any:
         return [_jsonable(x) for x in v]
     if v is None or t is str or t is int or t is bool:
         return v
+    if isinstance(v, (bytes, bytearray, memoryview)):  # spec/protocol.md 1's mapping, as in JSON answers
+        return {"_type": "bytes", "base64": base64.b64encode(bytes(v)).decode("ascii")}
+    if t.__name__ == "ExtType" and isinstance(v, tuple):  # msgpack.ExtType(code, data)
+        return {"_type": "ext", "code": v[0], "base64": base64.b64encode(v[1]).decode("ascii")}
     return str(v)
 
 

@@ -336,6 +336,9 @@ def create_app(config: Optional[ServerConfig] = None) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, OperationalError: _db_error,
                             Exception: _internal},
     )
+    from .timeouts import BodyTimeout
+
+    app.add_middleware(BodyTimeout, idle=config.body_timeout)  # stalled bodies: 408 (spec/protocol.md 3.3)
     app.state.server = srv
     app.state.schema_version = LATEST
     return app

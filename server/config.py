@@ -29,6 +29,10 @@ class ServerConfig:
     max_file: int = 64 * MiB
     max_artifact_file: int = 64 * 1024 * MiB  # one artifact file (streamed into the database in parts)
     pool_size: int = 8
+    max_records: int = 100_000  # records in one records body
+    max_values: int = 1_000_000  # values (allocations) one records body may decode into
+    header_timeout: int = 30  # seconds a request's headers may take
+    body_timeout: int = 60  # seconds a request body may go without a byte (and ends 1 KiB/s under)
 
     @classmethod
     def from_env(cls) -> "ServerConfig":
@@ -41,6 +45,10 @@ class ServerConfig:
             max_file=_env_int("EVLOG_SERVER_MAX_FILE", 64 * MiB),
             max_artifact_file=_env_int("EVLOG_SERVER_MAX_ARTIFACT_FILE", 64 * 1024 * MiB),
             pool_size=_env_int("EVLOG_SERVER_POOL_SIZE", 8),
+            max_records=_env_int("EVLOG_SERVER_MAX_RECORDS", 100_000),
+            max_values=_env_int("EVLOG_SERVER_MAX_VALUES", 1_000_000),
+            header_timeout=_env_int("EVLOG_SERVER_HEADER_TIMEOUT", 30),
+            body_timeout=_env_int("EVLOG_SERVER_BODY_TIMEOUT", 60),
         )
 
     def to_env(self) -> dict:
@@ -52,6 +60,10 @@ class ServerConfig:
             "EVLOG_SERVER_MAX_FILE": str(self.max_file),
             "EVLOG_SERVER_MAX_ARTIFACT_FILE": str(self.max_artifact_file),
             "EVLOG_SERVER_POOL_SIZE": str(self.pool_size),
+            "EVLOG_SERVER_MAX_RECORDS": str(self.max_records),
+            "EVLOG_SERVER_MAX_VALUES": str(self.max_values),
+            "EVLOG_SERVER_HEADER_TIMEOUT": str(self.header_timeout),
+            "EVLOG_SERVER_BODY_TIMEOUT": str(self.body_timeout),
         }
         if self.db_url:
             env["EVLOG_SERVER_DB"] = self.db_url

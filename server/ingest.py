@@ -20,6 +20,7 @@ from .auth import Principal
 from .db import writer
 from .errors import ApiError
 from .names import check_run_id
+from .recordcheck import check_records
 from .runstate import Rec, RunState, bad_record
 from .wire import Body, pack
 
@@ -77,6 +78,7 @@ def ingest(
     committing the contiguous prefix when the body has a gap."""
     check_run_id(run_id)
     check_order(body.records)
+    check_records(body.records)  # depth, seqs, steps, times, sizes (server/recordcheck.py)
     for attempt in range(3):
         try:
             return _ingest_once(engine, principal, entity, project, run_id, body, gap_ok)

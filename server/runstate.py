@@ -10,6 +10,7 @@ from . import schema as s
 from .access import check_media_name
 from .errors import ApiError
 from .names import check_path
+from .text import column_text
 from .wire import pack, unpack
 
 FILE_KINDS = ("code", "diff", "media", "other")
@@ -27,7 +28,7 @@ def _opt_str(rec: Rec, body: Dict[Any, Any], key: str) -> Optional[str]:
     v = body.get(key)
     if v is not None and type(v) is not str:
         raise bad_record(rec, f"{key!r} must be a string or nil")
-    return v
+    return column_text(v)
 
 
 def _tags(rec: Rec, v: Any) -> List[str]:
@@ -199,7 +200,7 @@ class RunState:
                     raise bad_record(rec, wrong)
                 self.files[it["path"]] = {
                     "kind": kind,
-                    "sha256": sha if type(sha) is str and len(sha) <= 64 else None,
+                    "sha256": sha if type(sha) is str and len(sha) <= 64 and "\x00" not in sha else None,
                     "size": size if type(size) is int and size >= 0 else None,
                 }
 

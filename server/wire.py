@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import struct
+import sys
 from operator import itemgetter
 from typing import Any, List, NamedTuple, Tuple
 
@@ -70,14 +71,75 @@ def envelopes_ok(objs: List[Any]) -> bool:
             and set(map(type, map(_TIME, objs))) <= {int, float})
 
 
-def decode_body(body: bytes, *, max_decompressed: int) -> Body:
+MAX_RECORDS = 100_000  # records in one body (the HTTP sink sends at most 10,000)
+MAX_VALUES = 1_000_000  # values one body may decode into (about 64 MiB at worst: empty arrays)
+MAX_DEPTH = 64  # maps and arrays nested in one record's body, the body itself counted (spec/protocol.md 3.3)
+WINDOW = 256 * 1024  # decompressed bytes decoded at a time
+
+
+class _Budget:
+    """What a body may still decode into. Values are counted as the interpreter's allocated
+    blocks (sys.getallocatedblocks: every list, map, string, float or large int is one or two),
+    checked after each WINDOW of decompressed bytes, so a body of millions of tiny values is
+    refused after costing at most a window more than the budget."""
+
+    def __init__(self, max_records: int, max_values: int) -> None:
+        self.max_records = max_records
+        self.max_values = max_values
+        self.blocks = sys.getallocatedblocks()
+
+    def check(self, records: List[list]) -> None:
+        if len(records) > self.max_records:
+            raise too_large(f"the body holds more than {self.max_records} records; send fewer per request")
+        if sys.getallocatedblocks() - self.blocks > self.max_values:
+            raise too_large(f"the records decode to more than {self.max_values} values; "
+                            "send fewer records per request")
+
+
+def _frame_records(frame: memoryview, size: int, pos: int, dctx: zstandard.ZstdDecompressor, records: List[list],
+                   budget: _Budget) -> bytes:
+    """Decode one zstd frame's records into `records` a WINDOW at a time (the GIL is let go between
+    windows, so other requests go on); its decompressed bytes."""
+    reader = dctx.stream_reader(frame, read_size=WINDOW)
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(size, 1))
+    pieces: List[bytes] = []
+    fed = 0
+    while True:
+        try:
+            piece = reader.read(WINDOW)
+        except zstandard.ZstdError as exc:
+            raise malformed(f"the zstd frame at offset {pos} does not decompress: {exc}") from None
+        if not piece:
+            break
+        fed += len(piece)
+        if fed > size:
+            raise malformed(f"the zstd frame at offset {pos} holds more than its declared {size} bytes")
+        pieces.append(piece)
+        try:
+            unpacker.feed(piece)
+            records.extend(unpacker)
+        except Exception as exc:  # msgpack raises several types for undecodable bytes
+            raise malformed(f"the zstd frame at offset {pos} does not hold msgpack records "
+                            f"({type(exc).__name__})") from None
+        budget.check(records)
+    if fed != size:
+        raise malformed(f"the zstd frame at offset {pos} holds {fed} bytes, not its declared {size}")
+    if unpacker.tell() != fed:
+        raise malformed(f"the zstd frame at offset {pos} ends inside a msgpack record")
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def decode_body(body: bytes, *, max_decompressed: int, max_records: int = MAX_RECORDS,
+                max_values: int = MAX_VALUES) -> Body:
     """Every record of a records body, in body order; ApiError 400/413 on any defect.
 
     Decompressed sizes are checked against `max_decompressed` from the frame headers before any
-    decompression, so a compression bomb costs nothing.
+    decompression, so a compression bomb costs nothing; the records and the values they decode
+    into are bounded by `max_records` and `max_values` while they are decoded (spec/protocol.md 3.3).
     """
     view = memoryview(body)
     dctx = zstandard.ZstdDecompressor()
+    budget = _Budget(max_records, max_values)
     records: List[list] = []
     frames: List[Tuple[int, int, bytes]] = []
     compressed: List[bytes] = []
@@ -103,20 +165,8 @@ def decode_body(body: bytes, *, max_decompressed: int) -> Body:
         total += size
         if total > max_decompressed:
             raise too_large(f"the records decompress to more than {max_decompressed} bytes; send smaller batches")
-        try:
-            payload = dctx.decompress(frame)
-        except zstandard.ZstdError as exc:
-            raise malformed(f"the zstd frame at offset {pos} does not decompress: {exc}") from None
         first = len(records)
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1))
-        unpacker.feed(payload)
-        try:
-            records.extend(unpacker)
-        except Exception as exc:  # msgpack raises several types for undecodable bytes
-            raise malformed(f"the zstd frame at offset {pos} does not hold msgpack records "
-                            f"({type(exc).__name__})") from None
-        if unpacker.tell() != len(payload):
-            raise malformed(f"the zstd frame at offset {pos} ends inside a msgpack record")
+        payload = _frame_records(frame, size, pos, dctx, records, budget)
         if not envelopes_ok(records[first:] if first else records):
             raise malformed(f"a msgpack value in the frame at offset {pos} is not a record [seq, type, time, body]")
         frames.append((first, len(records), payload))
@@ -132,8 +182,13 @@ def encode_body(records: List[Any], *, level: int = 3) -> bytes:
     return zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True).compress(payload)
 
 
-def jsonable(value: Any) -> Any:
-    """`value` with what JSON lacks mapped as spec/protocol.md 1 says."""
+RENDER_DEPTH = 200  # maps and arrays deeper than this (stored before MAX_DEPTH held) render as TRUNCATED
+TRUNCATED = {"_type": "truncated"}
+
+
+def jsonable(value: Any, depth: int = RENDER_DEPTH) -> Any:
+    """`value` with what JSON lacks mapped as spec/protocol.md 1 says; maps and arrays nested
+    deeper than `depth` become {"_type": "truncated"}."""
     t = type(value)
     if t is str or t is int or t is bool or value is None:
         return value
@@ -141,10 +196,12 @@ def jsonable(value: Any) -> Any:
         if math.isfinite(value):
             return value
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if t is dict:
-        return {(k if type(k) is str else str(k)): jsonable(v) for k, v in value.items()}
-    if t is list or t is tuple:
-        return [jsonable(v) for v in value]
+    if t is dict or t is list or t is tuple:
+        if depth <= 0:
+            return dict(TRUNCATED)
+        if t is dict:
+            return {(k if type(k) is str else str(k)): jsonable(v, depth - 1) for k, v in value.items()}
+        return [jsonable(v, depth - 1) for v in value]
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"_type": "bytes", "base64": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, msgpack.ExtType):
@@ -160,7 +217,7 @@ def dumps(obj: Any) -> bytes:
     """Compact JSON for a response; the slow jsonable() pass only when the fast path fails."""
     try:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         text = json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8")
 
