@@ -455,7 +455,7 @@ def open_run(s, p: Plan, cfg: dict, make_run):
             if login is not None and login.verified and login.entity:
                 _check_not_ahead(login, run_id, folder, st)
         try:
-            writer = LogWriter(folder, run_id, flush_interval=s.flush_interval)
+            writer = LogWriter(folder, run_id, flush_interval=s.flush_interval, fsync=s.fsync)
         except WriterLockedError:
             raise _in_use(run_id, folder, lock_holder(folder) or "another process") from None
         if writer.first_seq != st.next_seq:  # written between our read and the lock: read again
@@ -474,7 +474,7 @@ def open_run(s, p: Plan, cfg: dict, make_run):
                 f"evlog: run {run_id} is marked running on {login.base_url}: resuming it here. If its old process "
                 "still runs somewhere, stop it: two processes writing one run lose data\n")
         folder = runfolder.create(s.dir, run_id, time.time())
-        writer = LogWriter(folder, run_id, flush_interval=s.flush_interval, first_seq=st.next_seq)
+        writer = LogWriter(folder, run_id, flush_interval=s.flush_interval, fsync=s.fsync, first_seq=st.next_seq)
         if writer.first_seq != st.next_seq:
             writer.close()
             raise ResumeError(f"the new run folder {folder} for run {run_id!r} is not empty; remove it and retry")

@@ -52,6 +52,9 @@ class _NullWriter:
     def append(self, type, body, *, when=None):  # noqa: A002 - LogWriter's signature
         return -1
 
+    def append_record(self, type, body, when=None):  # noqa: A002 - LogWriter's signature
+        return -1
+
     def flush(self, fsync=False):
         pass
 
@@ -158,7 +161,7 @@ class Run(RunOps):
         self._config = Config(self)
         self._summary = Summary(self)
         self._summary_items = self._summary._items
-        self._append = writer.append
+        self._append = writer.append_record  # ("history", dict): append() without its argument checks
         _all_runs.add(self)
 
     # ---------------------------------------------------------------- properties
@@ -214,8 +217,15 @@ class Run(RunOps):
 
     @property
     def dir(self):
-        """The run folder (None for a disabled run, which writes nothing)."""
-        return str(self._folder) if self._folder is not None else None
+        """The run folder; for a disabled run (which writes nothing) an empty temporary folder, as
+        wandb gives one, so `os.path.join(run.dir, ...)` works."""
+        if self._folder is None:
+            if getattr(self, "_scratch", None) is None:
+                import tempfile
+
+                self._scratch = tempfile.mkdtemp(prefix=f"evlog-disabled-{self._id}-")
+            return self._scratch
+        return str(self._folder)
 
     @property
     def folder(self):
@@ -301,8 +311,9 @@ class Run(RunOps):
         if _deferred_signal is not None:
             _run_deferred_signal()
 
-    def _warn_record(self, message: str, keys) -> None:
-        """A `warning` record (lock held); at most _MAX_WARNING_RECORDS per run."""
+    def _warn_record(self, message: str, keys, shown: bool = False) -> None:
+        """A `warning` record (lock held); at most _MAX_WARNING_RECORDS per run. `shown`: the program
+        saw it already (a Python warning, an exception), so the stdout sink does not print it again."""
         if self._warning_records > _MAX_WARNING_RECORDS:
             return
         self._warning_records += 1
@@ -310,7 +321,10 @@ class Run(RunOps):
             message = f"more than {_MAX_WARNING_RECORDS} refused log() calls; further ones are not recorded"
             keys = []
         try:
-            self._writer.append("warning", {"message": message, "keys": [str(k) for k in keys]})
+            body = {"message": message, "keys": [str(k) for k in keys]}
+            if shown:
+                body["shown"] = True
+            self._writer.append("warning", body)
         except Exception:  # noqa: BLE001 - a warning must never turn into an error
             pass
 
@@ -419,7 +433,7 @@ class Run(RunOps):
                 self._lock.acquire()
                 try:
                     if not self._blocked:
-                        self._warn_record(f"log() refused: {exc}", list(data.keys()))
+                        self._warn_record(f"log() refused: {exc}", list(data.keys()), shown=True)
                 finally:
                     self._leave()
             raise
@@ -465,7 +479,7 @@ class Run(RunOps):
             f"never go back, so this data (keys: {', '.join(sorted(map(str, data))) or 'none'}) was not "
             f"written. Log with step >= {self._step}, or leave step= out"
         )
-        self._warn_record(msg, list(data.keys()))
+        self._warn_record(msg, list(data.keys()), shown=True)
         warnings.warn(StepWarning(msg), stacklevel=3)
 
     def _commit(self) -> None:
@@ -1064,7 +1078,7 @@ def _start(s) -> Run:
     from .writer import LogWriter
 
     try:
-        writer = LogWriter(folder, run_id, flush_interval=s.flush_interval)
+        writer = LogWriter(folder, run_id, flush_interval=s.flush_interval, fsync=s.fsync)
     except BaseException:
         if probe is not None:
             probe.result()
@@ -1105,16 +1119,21 @@ def _launch(s, run) -> Run:
     runfolder.link_latest(folder)
     _install_hooks()
     from .syncproc import start_syncer
+    from .terminal import banner
 
+    # the banner before init() returns (before the program's next print); the syncer's stdout sink then skips it
+    shown = not s.silent and banner.stdout_sink_on(os.environ if s.env is None else s.env)
+    if shown:
+        banner.show(banner.for_run(run, os.environ if s.env is None else s.env))
     try:
-        run._syncer = start_syncer(folder, parent_pid=os.getpid(), env=s.env)
+        run._syncer = start_syncer(folder, parent_pid=os.getpid(), env=banner.syncer_env(s.env) if shown else s.env)
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); sync later with: evlog sync {folder}\n")
     if s.sync_tensorboard or s.monitor_gym or s.magic:
         from . import magic
 
         run._integrations = magic.start(run, s)
-    if mode == "offline" and not s.silent and getattr(run, "_syncer", None) is None:
+    if mode == "offline" and not s.silent and not shown and getattr(run, "_syncer", None) is None:
         # with a syncer running, its stdout sink prints this hint in the run banner
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "
                          f"evlog sync {sysinfo.shell_quote(str(folder))}\n")

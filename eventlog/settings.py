@@ -235,7 +235,7 @@ class Settings:
         "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",
         "sync_tensorboard", "resume", "reinit", "anonymous", "force", "magic", "id", "monitor_gym",
         "allow_val_change", "mode", "mode_requested", "silent", "disable_git", "finish_timeout", "flush_interval",
-        "console", "system_interval", "sources", "env",
+        "fsync", "console", "system_interval", "sources", "env",
     )
 
     def __init__(self) -> None:
@@ -349,9 +349,25 @@ def resolve(args: dict, env=None) -> Settings:
                                  ">= 0 (e.g. {var}=10; 0 turns system metrics off)")
     var = "EVLOG_FLUSH_INTERVAL"
     s.flush_interval = _seconds(env.get(var), var, DEFAULT_FLUSH_INTERVAL, lambda v: 0 < v <= 3600,
-                                "> 0 (e.g. {var}=0.2): how long a logged record may wait in memory before it "
-                                "is written to the run's log")
+                                "> 0 (e.g. {var}=0.2): how long a frame of the run's log stays open before "
+                                "its checksum is written")
+    s.fsync = _fsync_policy(env.get("EVLOG_FSYNC"))
     return s
+
+
+def _fsync_policy(text):
+    """EVLOG_FSYNC: off (default), frame, write, or seconds; the LogWriter's `fsync` (spec/format.md 5)."""
+    if text is None or not text.strip() or text.strip().lower() in ("off", "frame", "write"):
+        return (text or "off").strip().lower() or "off"
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise UsageError(f"EVLOG_FSYNC={text!r} is not an fsync policy: set it to off (the default), frame "
+                         "(fsync every finished frame), write (every write) or a number of seconds (e.g. "
+                         "EVLOG_FSYNC=1: at most 1 s after a write)")
+    return value
 
 
 def _seconds(text, var: str, default: float, ok, what: str) -> float:

@@ -1,8 +1,11 @@
 """The log writer: appends records to a run folder's segments, crash-tolerantly.
 
 `append()` packs the record inline (cheap, and a bad value fails in the caller) and adds it to an
-in-memory frame buffer. A background thread seals buffers into zstd frames and writes them, so
-compression and I/O stay off the caller's path. Flush policy and durability: spec/format.md.
+in-memory buffer. A background thread compresses what is pending into the open zstd frame and
+writes it as complete zstd blocks at most `commit_interval` (5 ms) after it was appended (group
+commit: under load a write carries more records), so a SIGKILL loses only the last few ms; the
+frame is finished (its checksum written) at the frame size bound or `flush_interval` after it
+began. Compression and I/O stay off the caller's path. Rules: spec/format.md section 5.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from .segment import (
     Torn,
     encode_header,
     list_segments,
+    read_open_frame,
     scan,
     segment_name,
 )
@@ -43,12 +47,15 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "LOCK"
 DEFAULT_FLUSH_INTERVAL = 1.0
+DEFAULT_COMMIT_INTERVAL = 0.005
+FSYNC_MODES = ("off", "frame", "write")
 DEFAULT_FRAME_BYTES = 256 * 1024
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_LEVEL = 3
 _MAX_PENDING_FRAMES = 8
 
 _live_writers: "weakref.WeakSet[LogWriter]" = weakref.WeakSet()
+_now = time.time
 
 
 def _mark_forked() -> None:
@@ -61,10 +68,32 @@ if hasattr(os, "register_at_fork"):
 
 
 class _Chunk:
-    __slots__ = ("data", "first_seq", "count")
+    """Packed records for the open frame; `end`: the frame is finished after them."""
 
-    def __init__(self, data: bytes, first_seq: int, count: int) -> None:
-        self.data, self.first_seq, self.count = data, first_seq, count
+    __slots__ = ("data", "first_seq", "end")
+
+    def __init__(self, data: bytes, first_seq: int, end: bool) -> None:
+        self.data, self.first_seq, self.end = data, first_seq, end
+
+
+def check_fsync(value: Union[str, float, None], name: str = "fsync") -> Union[str, float]:
+    """The fsync policy `value` names: "off", "frame" (after every finished frame), "write" (after
+    every write) or a number of seconds (at most that long after a write); UsageError otherwise."""
+    given = value
+    if value is None:
+        return "off"
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in FSYNC_MODES:
+            return text
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 3600:
+        return float(value)
+    raise UsageError(f"{name}={given!r} is not an fsync policy: use off, frame, write or a number of "
+                     f"seconds in (0, 3600] (e.g. {name}=1)")
 
 
 def _lock_holder(path: Path) -> str:
@@ -79,7 +108,11 @@ class LogWriter:
     """Appends records to the log of one run folder; one writer per folder (OS file lock).
 
     Opening a folder that already has a log continues its seq; a torn tail left by a crash is cut
-    off (its bytes saved beside the segment) and a `recovery` record says what was cut.
+    off (its bytes saved beside the segment), the records of its complete blocks are written again
+    as a checksummed frame, and a `recovery` record says what was cut and kept.
+    `commit_interval`: the longest a record waits before it is written (None: records are written
+    only with their finished frame, the frame boundaries being flush() calls and the bounds);
+    `flush_interval`: the longest a frame stays open; `fsync`: see `check_fsync` (`fsync_frames=True` is `fsync="frame"`).
     `first_seq` is the seq the log begins at when the folder holds no record and no segment header
     yet (default 0; a run resumed from the server continues its seq there); ignored otherwise.
     """
@@ -95,11 +128,17 @@ class LogWriter:
         level: int = DEFAULT_LEVEL,
         fsync_frames: bool = False,
         first_seq: Optional[int] = None,
+        commit_interval: Optional[float] = DEFAULT_COMMIT_INTERVAL,
+        fsync: Union[str, float, None] = None,
     ) -> None:
         if first_seq is not None and (type(first_seq) is not int or first_seq < 0):
             raise UsageError(f"first_seq must be an int >= 0, got {first_seq!r}")
         if not isinstance(flush_interval, (int, float)) or flush_interval <= 0:
             raise UsageError(f"flush_interval must be a positive number of seconds, got {flush_interval!r}")
+        if commit_interval is not None and (not isinstance(commit_interval, (int, float))
+                                            or not 0 <= commit_interval <= 1):
+            raise UsageError(f"commit_interval must be None or a number of seconds from 0 to 1, got {commit_interval!r}")
+        fsync_policy = check_fsync("frame" if fsync_frames and fsync is None else fsync)
         if not isinstance(frame_bytes, int) or frame_bytes < 1:
             raise UsageError(f"frame_bytes must be a positive int, got {frame_bytes!r}")
         if not isinstance(segment_bytes, int) or segment_bytes < 1:
@@ -116,7 +155,8 @@ class LogWriter:
         self.flush_interval = float(flush_interval)
         self.frame_bytes = frame_bytes
         self.segment_bytes = segment_bytes
-        self.fsync_frames = fsync_frames
+        self.commit_interval = None if commit_interval is None else float(commit_interval)
+        self.fsync = fsync_policy
         self._forked = False
         self._closed = False
         self._error: Optional[BaseException] = None
@@ -139,13 +179,19 @@ class LogWriter:
         self._cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
         self._packer = msgpack.Packer(use_bin_type=True, autoreset=True)
         self._pack = self._packer.pack
-        self._buf: List[bytes] = []
-        self._buf_len = 0
+        # shared with the worker thread, under the lock:
+        self._buf: List[bytes] = []  # packed records not yet taken by the worker
         self._buf_first_seq = self._seq
-        self._oldest = 0.0
-        self._pending: List[_Chunk] = []
-        self._sealed = 0
+        self._frame_len = 0  # packed bytes appended into the current frame (taken or not)
+        self._frame_started: Optional[float] = None  # when the worker took the frame's first records
+        self._pending: List[_Chunk] = []  # chunks that finish a frame, in order
+        self._queued = 0  # chunks handed to the worker, and written by it
         self._written = 0
+        # the worker's own:
+        self._zobj: Any = None  # the open frame's compressor
+        self._last_take = -1.0e9
+        self._last_fsync = time.monotonic()
+        self._dirty = False  # written since the last fsync
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._run, name=f"evlog-writer-{run_id}", daemon=True)
@@ -178,6 +224,7 @@ class LogWriter:
         if not segments:
             return None, -1
         next_seq: Optional[int] = None
+        last_number = segments[-1][0]
         for idx in range(len(segments) - 1, -1, -1):
             number, name = segments[idx]
             path = self.log_dir / name
@@ -195,25 +242,41 @@ class LogWriter:
                         top = max(r.seq for r in item.records) + 1
                         next_seq = top if next_seq is None else max(next_seq, top)
                 elif isinstance(item, Torn) and idx == len(segments) - 1:
-                    self._cut_tail(path, number, data, item.offset)
+                    top = self._cut_tail(path, number, data, item.offset)
+                    if top is not None:
+                        next_seq = top if next_seq is None else max(next_seq, top)
+            if idx == len(segments) - 1 and path.stat().st_size == 0:
+                # killed while creating it (or its header cut off): a segment without a header is
+                # damage to readers (spec/format.md 4), so its number is used again
+                path.unlink()
+                last_number = number - 1
             if next_seq is None and header_seq is not None:
                 next_seq = header_seq
             if next_seq is not None:
                 break
-        return next_seq, segments[-1][0]
+        return next_seq, last_number
 
-    def _cut_tail(self, path: Path, number: int, data: bytes, offset: int) -> None:
+    def _cut_tail(self, path: Path, number: int, data: bytes, offset: int) -> Optional[int]:
+        """Save the torn tail at `offset` beside the segment, cut it off, and write the records of
+        its complete blocks (an open frame of a killed writer) back as one checksummed frame.
+        Returns one past the highest seq kept (None: no record kept)."""
         torn = data[offset:]
+        kept = read_open_frame(data, offset)
         saved = f"{path.name}.torn-{offset}"
         (self.log_dir / saved).write_bytes(torn)
         with open(path, "r+b") as f:
             f.truncate(offset)
+            if kept.records:
+                cctx = zstandard.ZstdCompressor(level=DEFAULT_LEVEL, write_checksum=True, write_content_size=True)
+                f.seek(offset)
+                f.write(cctx.compress(kept.content))
             f.flush()
             os.fsync(f.fileno())
         self.recovered.append(
             {"segment": number, "offset": offset, "bytes": len(torn), "saved_as": saved,
-             "reason": "torn tail of a crashed session"}
+             "records_kept": len(kept.records), "reason": "torn tail of a crashed session"}
         )
+        return max(r.seq for r in kept.records) + 1 if kept.records else None
 
     def _open_segment(self, first_seq: int) -> None:
         path = self.log_dir / segment_name(self._segment)
@@ -234,59 +297,71 @@ class LogWriter:
         """Append one record and return its seq. Raises UnpackableValueError, writing nothing,
         when `body` holds a value msgpack cannot encode, and ArgumentTypeError when `type` is not
         a str, `body` not a dict or `when` not a number."""
-        if self._forked:
-            raise ForkedWriterError(
-                "this process was forked from the one that owns the run's log; a child process "
-                "must not write into its parent's log (call init() in the child for a run of its own)"
-            )
         # The reader rejects a frame holding a record whose envelope is malformed, so a bad type,
         # body or time must be refused here, before it can spoil the good records of its frame.
         if not isinstance(type, str):
             raise ArgumentTypeError(f"record type must be a str, got {type.__class__.__name__}")
         if not isinstance(body, dict):
             raise ArgumentTypeError(f"record body must be a dict, got {body.__class__.__name__}")
-        if when is not None and not isinstance(when, (int, float)):
+        if when is None:
+            return self.append_record(type, body)
+        if not isinstance(when, (int, float)) or isinstance(when, bool):
             raise ArgumentTypeError(f"when must be a number of Unix seconds, got {when.__class__.__name__}")
+        return self.append_record(type, body, when)
+
+    def append_record(self, type: str, body: Dict[str, Any], when: Optional[float] = None) -> int:
+        """`append()` for callers whose `type` is a str and `body` a dict already (the run API's
+        hot path): the same record, without the argument checks."""
+        if self._forked:  # before the lock, which the fork may have copied held
+            self._refuse()
         with self._lock:  # the Condition's own lock: `with` on it directly is cheaper
             if self._closed or self._error is not None:
-                if self._closed:
-                    raise WriterClosedError(f"the log of {self.folder} is closed; nothing more can be appended")
-                raise WriterIOError(f"writing the log of {self.folder} failed: {self._error}") from self._error
+                self._refuse()
             seq = self._seq
             try:
-                packed = self._pack([seq, type, time.time() if when is None else when, body])
+                packed = self._pack([seq, type, _now() if when is None else when, body])
             except (TypeError, ValueError, OverflowError) as exc:
                 self._packer.reset()
                 raise UnpackableValueError(f"record cannot be encoded: {exc}") from None
             self._seq = seq + 1
             buf = self._buf
             if not buf:
-                self._oldest = time.monotonic()
                 self._buf_first_seq = seq
-                if not self._pending:
-                    self._cond.notify()  # the worker must start the flush-interval clock
+                self._cond.notify()  # the worker writes it within commit_interval
             buf.append(packed)
-            self._buf_len += len(packed)
-            if self._buf_len >= self.frame_bytes:
+            self._frame_len += len(packed)
+            if self._frame_len >= self.frame_bytes:
                 self._seal_locked()
                 while len(self._pending) > _MAX_PENDING_FRAMES and self._error is None:
                     self._cond.wait()
             return seq
 
+    def _refuse(self) -> None:
+        if self._forked:
+            raise ForkedWriterError(
+                "this process was forked from the one that owns the run's log; a child process "
+                "must not write into its parent's log (call init() in the child for a run of its own)"
+            )
+        if self._closed:
+            raise WriterClosedError(f"the log of {self.folder} is closed; nothing more can be appended")
+        raise WriterIOError(f"writing the log of {self.folder} failed: {self._error}") from self._error
+
     def _seal_locked(self) -> None:
-        if not self._buf:
+        """Finish the current frame after the records appended so far (nothing when it has none)."""
+        if not self._frame_len:
             return
-        self._pending.append(_Chunk(b"".join(self._buf), self._buf_first_seq, len(self._buf)))
+        self._pending.append(_Chunk(b"".join(self._buf), self._buf_first_seq, True))
         self._buf = []
-        self._buf_len = 0
-        self._sealed += 1
+        self._frame_len = 0
+        self._frame_started = None
+        self._queued += 1
         self._cond.notify_all()
 
     def flush(self, fsync: bool = False) -> None:
-        """Close the current frame and wait until every appended record is written to the OS."""
+        """Finish the current frame and wait until every appended record is written to the OS."""
         with self._cond:
             self._seal_locked()
-            target = self._sealed
+            target = self._queued
             while self._written < target and self._error is None and self._thread.is_alive():
                 self._cond.wait()
             if self._error is not None:
@@ -322,6 +397,43 @@ class LogWriter:
         self.close()
 
     # ------------------------------------------------------------ worker thread
+    def _due(self, now: float) -> Optional[float]:
+        """When the worker has something to do next (None: nothing until notified); lock held."""
+        due = None
+        if self._buf:
+            if self._frame_started is None:  # the frame's age counts from when the worker sees it
+                self._frame_started = now
+            if self.commit_interval is not None:
+                due = self._last_take + self.commit_interval
+        if self._frame_started is not None:
+            end = self._frame_started + self.flush_interval
+            due = end if due is None else min(due, end)
+        if self._dirty and type(self.fsync) is float:
+            at = self._last_fsync + self.fsync
+            due = at if due is None else min(due, at)
+        return due
+
+    def _take_locked(self, now: float) -> List[_Chunk]:
+        """The chunks to write now: the finished frames, then the pending records for the open
+        frame, finished too when the frame is `flush_interval` old; lock held."""
+        batch, self._pending = self._pending, []
+        if self._buf:
+            batch.append(_Chunk(b"".join(self._buf), self._buf_first_seq, False))
+            self._buf = []
+            self._queued += 1
+            self._last_take = now
+            if self._frame_started is None:
+                self._frame_started = now
+        if self._frame_started is not None and now >= self._frame_started + self.flush_interval:
+            if batch and not batch[-1].end:
+                batch[-1].end = True
+            else:
+                batch.append(_Chunk(b"", self._seq, True))
+                self._queued += 1
+            self._frame_started = None
+            self._frame_len = 0
+        return batch
+
     def _run(self) -> None:
         cond = self._cond
         while True:
@@ -329,20 +441,22 @@ class LogWriter:
                 while True:
                     if self._pending or self._closed:
                         break
-                    if self._buf:
-                        wait = self._oldest + self.flush_interval - time.monotonic()
-                        if wait <= 0:
-                            self._seal_locked()
-                            break
-                        cond.wait(wait)
-                    else:
+                    now = time.monotonic()
+                    due = self._due(now)
+                    if due is None:
                         cond.wait()
-                batch, self._pending = self._pending, []
+                    elif due <= now:
+                        break
+                    else:
+                        cond.wait(due - now)
+                now = time.monotonic()
+                batch = self._take_locked(now)
                 closing = self._closed
                 cond.notify_all()  # appenders waiting for room
             try:
                 for chunk in batch:
-                    self._write_frame(chunk)
+                    self._write_chunk(chunk)
+                self._sync_after_write(now)
             except BaseException as exc:  # surfaced to the caller on its next append/flush
                 with cond:
                     self._error = exc
@@ -354,14 +468,46 @@ class LogWriter:
             if closing and not batch:
                 return
 
-    def _write_frame(self, chunk: _Chunk) -> None:
-        frame = self._cctx.compress(chunk.data)
-        if self._seg_size > self._header_len and self._seg_size + len(frame) > self.segment_bytes:
-            self._rotate(chunk.first_seq)
-        _write_all(self._fd, frame)
-        self._seg_size += len(frame)
-        if self.fsync_frames:
-            os.fsync(self._fd)
+    def _write_chunk(self, chunk: _Chunk) -> None:
+        """Compress a chunk into the open frame (beginning one if needed) and write it: complete
+        zstd blocks, and the frame's end and checksum when `chunk.end`."""
+        obj = self._zobj
+        if obj is None:
+            if not chunk.data:
+                return
+            if chunk.end:  # a frame in one piece: one-shot, with its content size
+                out = self._cctx.compress(chunk.data)
+            else:
+                obj = self._zobj = self._cctx.compressobj()
+                out = obj.compress(chunk.data) + obj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+            # a frame never spans segments: rotate before one that would pass the bound begins
+            if self._seg_size > self._header_len and self._seg_size + len(out) > self.segment_bytes:
+                self._rotate(chunk.first_seq)
+        else:
+            out = obj.compress(chunk.data) if chunk.data else b""
+            if chunk.end:
+                out += obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+                self._zobj = None
+            else:
+                out += obj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        if out:
+            _write_all(self._fd, out)
+            self._seg_size += len(out)
+            self._dirty = True
+        if chunk.end and self.fsync == "frame" and self._dirty:
+            self._do_fsync()
+
+    def _sync_after_write(self, now: float) -> None:
+        policy = self.fsync
+        if not self._dirty or policy == "off" or policy == "frame":
+            return
+        if policy == "write" or now >= self._last_fsync + policy:
+            self._do_fsync()
+
+    def _do_fsync(self) -> None:
+        os.fsync(self._fd)
+        self._dirty = False
+        self._last_fsync = time.monotonic()
 
     def _rotate(self, first_seq: int) -> None:
         os.fsync(self._fd)
@@ -369,6 +515,7 @@ class LogWriter:
         self._fd = -1
         self._segment += 1
         self._open_segment(first_seq)
+        self._dirty = False
 
 
 def _write_all(fd: int, data: bytes) -> None:

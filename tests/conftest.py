@@ -84,7 +84,8 @@ def build_run(
     folder = Path(folder)
     layout = Layout(folder)
     for session in sessions:
-        with LogWriter(folder, run_id, frame_bytes=1 << 24) as w:
+        # commit_interval=None: a frame is written in one piece at flush(), so its bytes are known
+        with LogWriter(folder, run_id, frame_bytes=1 << 24, commit_interval=None) as w:
             assert not w.recovered, "build_run expects a clean folder"
             segs = list_segments(folder / LOG_DIR)
             path = folder / LOG_DIR / segs[-1][1]
