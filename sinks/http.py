@@ -40,8 +40,9 @@ BATCH_BYTES = 8 * 1024 * 1024   # packed bytes per request at most (before compr
 RETRY_SECONDS_LIVE = 30.0
 RETRY_SECONDS_SYNC = 300.0
 TIMEOUT = 60.0
+CONNECT_TIMEOUT = 5.0  # a server that does not accept a connection in 5 s counts as unreachable
 BACKOFF_FIRST, BACKOFF_MAX = 0.25, 15.0
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # 408: the server timed out a stalled body
 FILE_KINDS = ("code", "diff", "media", "other")
 
 
@@ -108,7 +109,7 @@ class HttpSink(Sink):
         self.base_url = _base_url(run, env)
         self.key, self.anonymous = _key_for(run, env, self.base_url)
         if not self.key:
-            raise self._stop(f"no API key for {self.base_url}: run `evlog login` (or set EVLOG_API_KEY), "
+            raise self._stop(f"not logged in: run `evlog login` (or set EVLOG_API_KEY) for {self.base_url}, "
                              f"then `evlog sync {ctx.folder}`")
         self.run_id = str(run.get("id") or ctx.run_id)
         self.entity: Optional[str] = state.get("entity") or run.get("entity") or None
@@ -168,7 +169,15 @@ class HttpSink(Sink):
         self._upload_files()
         self._upload_artifacts()
         return {"next_seq": self.server_next, "entity": self.entity, "project": self.project,
-                "uploaded": self.uploaded}
+                "uploaded": self.uploaded, "url": self.run_page()}
+
+    def run_page(self) -> Optional[str]:
+        """The run's page on the server, once the server has some of it (`evlog sync` prints it)."""
+        from eventlog import api
+
+        if self.entity is None or self.server_next <= self.log_start:
+            return None
+        return api.run_url(self.base_url, self.entity, self.project, self.run_id)
 
     def close(self, state: str) -> None:
         try:
@@ -333,11 +342,14 @@ class HttpSink(Sink):
             attempt += 1
             wait: Optional[float] = None
             try:
-                resp = self._session.request(method, self.base_url + path, timeout=self.timeout, **kw)
+                resp = self._session.request(method, self.base_url + path,
+                                             timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout), **kw)
                 self.requests_sent += 1
             except requests.RequestException as exc:
                 what = f"cannot reach {self.base_url} ({type(exc).__name__})"
+                self.ctx.retrying(what)  # a waiting finish() stops waiting early (spec/sinks.md 3)
             else:
+                self.ctx.retrying(None)
                 if resp.status_code in ok:
                     return resp
                 if resp.status_code not in RETRY_STATUSES:

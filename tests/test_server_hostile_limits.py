@@ -128,6 +128,7 @@ def test_bodies_of_millions_of_values_are_refused_while_health_answers_and_memor
     finally:
         t.join()
     peak = _status_kib(pid, "VmHWM")
+    print(f"\nRSS before {before} KiB, peak {peak} KiB, /health answered {health_during} times during the attack")
     # the bodies decompress to up to 48 MiB each; what decoding them costs on top stays in tens of MiB
     assert peak - before < 200 * 1024, (before, peak)
     assert len(answers) == 8
