@@ -368,3 +368,31 @@ def test_a_run_id_with_an_encoded_slash_is_404_not_found_as_the_spec_says(hl):
     _assert_4xx(r, 404, "not_found")
     with open(os.path.join(os.path.dirname(__file__), "..", "spec", "protocol.md")) as f:
         assert "%2F" in f.read().split("## 2.")[0]
+
+
+# ------------------------------------------------- the limits, at their edges
+def test_the_depth_limit_is_exactly_64_levels_counting_the_body():
+    from eventlog.server.errors import ApiError
+    from eventlog.server.recordcheck import check_records
+    from eventlog.server.wire import MAX_DEPTH, decode_body
+
+    def body(levels: int) -> list:  # a record whose body nests `levels` maps and arrays in all
+        raw = _frame(_packed([[0, "config", T0, {"update": "@RAW@"}]], b"\x91" * (levels - 1) + b"\xc0"))
+        return decode_body(raw, max_decompressed=MiB).records
+
+    check_records(body(MAX_DEPTH))
+    with pytest.raises(ApiError) as exc:
+        check_records(body(MAX_DEPTH + 1))
+    assert exc.value.reason == "bad_record" and "record seq 0 (config)" in exc.value.message
+
+
+def test_the_value_and_record_budgets_refuse_while_decoding():
+    from eventlog.server.errors import ApiError
+    from eventlog.server.wire import decode_body
+
+    good = _frame(_packed(simple_run("b", 100)))
+    assert len(decode_body(good, max_decompressed=MiB, max_records=103, max_values=100_000).records) == 103
+    for kw in ({"max_records": 102}, {"max_values": 200}):
+        with pytest.raises(ApiError) as exc:
+            decode_body(good, max_decompressed=MiB, **kw)
+        assert exc.value.status == 413 and exc.value.reason == "body_too_large"
