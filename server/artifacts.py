@@ -25,6 +25,7 @@ from .access import check_run_write, ensure_project, for_read, for_write
 from .db import writer
 from .errors import ApiError, bad_request, too_large
 from .names import check_name, check_path
+from .text import column_text
 from .wire import dumps, pack, unpack
 
 PART = 4 * 1024 * 1024
@@ -231,6 +232,7 @@ def log_version(engine: Engine, principal: Any, entity: str, project: str, run_i
     description = body.get("description")
     if description is not None and not isinstance(description, str):
         raise bad_request("description must be a string or null")
+    description = column_text(description)  # NUL as U+FFFD on every database (spec/protocol.md 1)
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise bad_request("metadata must be an object")

@@ -274,6 +274,17 @@ def test_nul_characters_in_text_fields_are_stored_the_same_on_both_databases(hl)
     assert hl.get(f"/api/v1/runs/{o}/p", key, group="a\ufffdb").json()["runs"][0]["id"] == rid
 
 
+def test_a_nul_in_an_artifact_description_is_stored_the_same_on_both_databases(hl):
+    o, key = hl.owner
+    rid = uniq("nulart")
+    assert hl.post_records(o, "p", rid, [run_record(rid), [1, "warning", T0, {}]], key).status_code == 200
+    r = hl.http.post(f"{hl.url}/api/v1/runs/{o}/p/{rid}/artifacts/log", headers=hl.headers(key),
+                     json={"seq": 1, "name": "ds", "type": "dataset", "files": [], "description": "a\x00b"})
+    assert r.status_code in (200, 201), r.text
+    r = hl.get(f"/api/v1/artifacts/{o}/p/ds/latest", key)
+    assert r.status_code == 200 and r.json()["description"] == "a\ufffdb", r.text
+
+
 # -------------------------------------------------------------- 8. timeouts
 def _connect(hl: Harness) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", hl.proc.port), timeout=60)
