@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Optional, Tuple
 
 import click
@@ -9,6 +10,11 @@ import click
 from eventlog import Error, __version__
 from eventlog.inspect import format_record, record_json, verify
 from eventlog.reader import LogReader, resolve_run_folder
+from eventlog.sinks.state import find_run_folders
+
+# every record type of spec/format.md section 3 (what `tail --type` takes)
+RECORD_TYPES = ("run", "config", "history", "summary", "meta", "files", "exit", "resume", "recovery", "warning",
+                "preempting", "system", "output", "metric", "alert", "attach", "artifact", "use_artifact")
 
 USAGE_EXIT = 2
 
@@ -36,6 +42,9 @@ def tail(path: str, follow: bool, as_json: bool, types: Tuple[str, ...], until_e
     def warn(d) -> None:  # noqa: ANN001
         click.echo(f"evlog: warning: damage: {d}", err=True)
 
+    unknown = sorted(set(types) - set(RECORD_TYPES))
+    if unknown:
+        raise _usage_fail(f"--type {unknown[0]}: no such record type; the types are: {', '.join(RECORD_TYPES)}")
     try:
         reader = LogReader(path, on_damage=warn)
     except Error as exc:
@@ -65,29 +74,41 @@ def tail(path: str, follow: bool, as_json: bool, types: Tuple[str, ...], until_e
 @main.command(name="verify")
 @click.argument("paths", nargs=-1, required=True)
 def verify_cmd(paths: Tuple[str, ...]) -> None:
-    """Check run folders for damage: exit 0 when clean, 1 when damage was found, 2 on usage errors."""
+    """Check run folders for damage: exit 0 when clean, 1 when damage was found, 2 on usage errors.
+
+    PATH is a run folder or a folder holding runs (each run in it is verified), as for `evlog sync`."""
     folders = []
     for p in paths:
         try:
             folders.append(resolve_run_folder(p))
         except Error as exc:
-            raise _usage_fail(str(exc))
-    damaged = False
+            holder = Path(p).is_dir() and not (Path(p) / "log").exists()
+            found = find_run_folders(Path(p)) if holder else []
+            if not found:
+                raise _usage_fail(f"{p}: no evlog run folder there (a run folder has a log/ folder)"
+                                  if holder else str(exc))
+            folders.extend(f.resolve() for f in found)
+    damaged_runs = 0
     for folder in folders:
         try:
             report = verify(folder)
         except Error as exc:  # e.g. FormatVersionError: one clear line, not a traceback
             raise _usage_fail(f"{folder}: {exc}")
-        status = "ok" if report.clean else "DAMAGED"
-        click.echo(f"{status} {report.folder}: {report.records} records recovered")
+        if report.clean:
+            torn = "; a torn tail (below)" if report.pending_bytes else ""
+            click.echo(f"ok {report.folder}: {report.records} records, clean{torn}")
+        else:
+            click.echo(f"DAMAGED {report.folder}: {report.records} records recovered")
         for d in report.damage:
             click.echo(f"  damage: {d.file} offset {d.offset}: {d.length} bytes lost ({d.reason})")
         for first, count in report.seq_gaps:
             click.echo(f"  missing: {count} records from seq {first}")
         if report.pending_bytes:
             click.echo(f"  torn tail: {report.pending_bytes} bytes not yet readable at the end")
-        damaged = damaged or not report.clean
-    sys.exit(1 if damaged else 0)
+        damaged_runs += not report.clean
+    if len(folders) > 1:
+        click.echo(f"{len(folders)} runs verified: {len(folders) - damaged_runs} clean, {damaged_runs} damaged")
+    sys.exit(1 if damaged_runs else 0)
 
 
 from .export import export_cmd  # noqa: E402

@@ -12,8 +12,8 @@ from typing import List, Optional, Tuple
 import click
 
 from eventlog import Error
-from eventlog.sinks.base import DETACHED, SinkError
-from eventlog.sinks.registry import available, select
+from eventlog.sinks.base import DETACHED, SinkError, env_value
+from eventlog.sinks.registry import available, load, select
 from eventlog.sinks.state import (
     SyncerLock,
     find_run_folders,
@@ -121,6 +121,8 @@ def sync_folder(folder: Path, sinks: Tuple[str, ...], include_synced: bool) -> T
                              warn=lambda m: extra.append(f"warning: {m}"))
         except SinkError as exc:
             return False, f"FAILED {folder}: {exc}", extra
+        if not classes and not sinks and env_value(os.environ, "EVLOG_SINKS") is None:
+            classes = [load("http")]  # as `wandb sync`: upload to the server (which says when not logged in)
         if not classes:
             names = ", ".join(sorted(available()))
             return False, (f"FAILED {folder}: no sink to sync to: none is enabled for this run; "
@@ -141,17 +143,21 @@ def sync_folder(folder: Path, sinks: Tuple[str, ...], include_synced: bool) -> T
         failed = [r for r in results if r.error]
         if failed:
             why = "; ".join(f"sink {r.name}: {r.error}" for r in failed)
+            # a sink's final refusal is also warned as it happens: say it once, in the FAILED line
+            extra = [e for e in extra if not any(r.error in e for r in failed)]
             return False, f"FAILED {folder}: {why}", extra
+        pages = [r.state.get("url") for r in syncer.runners if isinstance(r.state, dict) and r.state.get("url")]
+        view = "".join(f"\nView run at {url}" for url in pages)
         if all(r.delivered == 0 for r in results):
             names = ", ".join(r.name for r in results)
-            return True, f"nothing new to sync in {folder}: {names} already have all of it", extra
+            return True, f"nothing new to sync in {folder}: {names} already have all of it{view}", extra
         states = {r.closed for r in results if r.closed}
         state = states.pop() if len(states) == 1 else "/".join(sorted(states))
         parts = ", ".join(f"{r.name} {r.delivered:,} records" for r in results)
         total = sum(s for _, s in log_bytes(folder))
         note = " (the run is still running: what is on disk now)" if state == DETACHED else ""
         return True, (f"synced {folder} (run {run_id}, {state}){note}: {parts}; "
-                      f"{human_bytes(total)} of log in {took:.1f} s"), extra
+                      f"{human_bytes(total)} of log in {took:.1f} s{view}"), extra
     finally:
         lock.release()
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, TextIO, Union
+from typing import Optional, TextIO, Tuple, Union
 
 SYNCER_MODULE = "eventlog.sinks.syncer"
 _OFF = {"none", "-", "off", "false", "0"}
@@ -83,22 +83,39 @@ def start_syncer(
     return SyncerHandle(proc, folder)
 
 
-def _delivered(folder: Path) -> Optional[int]:
-    """The smallest next-seq among the run's sink cursors (how far every sink got)."""
+UNREACHABLE_WAIT = 5.0
+"""Seconds finish() waits once a sink reports its receiver unreachable (the evlog server down): the
+sink's first retries (0.25, 0.5, 1, 2 s apart) fall within it, so a blip of the network or a
+server restart still gets the last records out, and a job never hangs on a dead server."""
+
+
+def _cursors(folder: Path) -> Tuple[Optional[int], Optional[str]]:
+    """(the smallest next-seq among the run's sink cursors: how far every sink got, or None without
+    any; why a sink cannot reach its receiver, when one says so)."""
     sinks = folder / "sinks"
     low = None
+    retrying = None
     try:
         names = [n for n in os.listdir(sinks) if n.endswith(".cursor.json") and not n.startswith(".")]
     except OSError:
-        return None
+        return None, None
     for name in names:
         try:
             with open(sinks / name, "rb") as f:
-                seq = int(json.loads(f.read())["cursor"]["seq"])
-        except (OSError, ValueError, KeyError, TypeError):
+                data = json.loads(f.read())
+            seq = int(data["cursor"]["seq"])
+            why = data.get("retrying")
+            if isinstance(why, dict) and not data.get("closed"):
+                retrying = retrying or str(why.get("reason") or "its receiver cannot be reached")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             seq = 0
         low = seq if low is None else min(low, seq)
-    return low
+    return low, retrying
+
+
+def _delivered(folder: Path) -> Optional[int]:
+    """The smallest next-seq among the run's sink cursors (how far every sink got)."""
+    return _cursors(folder)[0]
 
 
 def _log_end(folder: Path, start: int) -> Optional[int]:
@@ -121,12 +138,15 @@ def wait_syncer(
     *,
     stream: Optional[TextIO] = None,
     quiet_for: float = 0.5,
+    unreachable_wait: float = UNREACHABLE_WAIT,
 ) -> bool:
-    """Wait until the syncer has delivered the run to every sink, at most `timeout` seconds.
+    """Wait until the syncer has delivered the run to every sink, at most `timeout` seconds, and at
+    most `unreachable_wait` seconds once a sink says its receiver cannot be reached.
 
-    On a terminal (stderr), shows how many records are delivered once the wait lasts longer than
-    `quiet_for`. Past the timeout (or on Ctrl-C) it leaves the syncer running in the background and
-    says which command delivers the rest. Returns True when the syncer finished in time.
+    On a terminal (stderr), shows how many records every sink acknowledged once the wait lasts longer
+    than `quiet_for`. Past the timeout (or on Ctrl-C, or with the server down) it leaves the syncer
+    running in the background and says where the run is kept and which command delivers the rest.
+    Returns True when the syncer finished in time.
     """
     if proc is None:
         return True
@@ -135,6 +155,7 @@ def wait_syncer(
     stream = stream if stream is not None else sys.stderr
     timeout = max(0.0, float(timeout))
     deadline = time.monotonic() + timeout
+    unreachable: Optional[str] = None
     try:
         try:
             popen.wait(min(quiet_for, timeout))
@@ -145,19 +166,22 @@ def wait_syncer(
         end = None
         shown = False
         while True:
+            done, retrying = _cursors(folder) if folder is not None else (None, None)
+            if retrying and unreachable is None:
+                unreachable = retrying
+                deadline = min(deadline, time.monotonic() + unreachable_wait)
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            if tty:
-                done = _delivered(folder)
-                if done is not None:
-                    if end is None:
-                        end = _log_end(folder, done)
-                    total = f"/{end}" if end is not None else ""
-                    stream.write(f"\revlog: waiting for the syncer: {done}{total} records delivered "
-                                 f"({left:.0f} s left) ")
-                    stream.flush()
-                    shown = True
+            if tty and done is not None:
+                if end is None:
+                    end = _log_end(folder, done)
+                total = f"/{end}" if end is not None else ""
+                why = f"; {unreachable}" if unreachable else ""
+                stream.write(f"\revlog: waiting for the syncer: {done}{total} records delivered{why} "
+                             f"({left:.0f} s left) ")
+                stream.flush()
+                shown = True
             try:
                 popen.wait(min(0.25, left))
                 if shown:
@@ -169,16 +193,28 @@ def wait_syncer(
         reason = f"has not finished after {timeout:g} s"
     except KeyboardInterrupt:
         reason = "was left (interrupted)"
-    if folder is not None:
-        done = _delivered(folder)
-        where = f" ({done} records delivered)" if done is not None else ""
-        stream.write(f"\r\033[K" if getattr(stream, "isatty", lambda: False)() else "")
-        stream.write(f"evlog: the syncer {reason}{where}; it goes on in the background (pid {popen.pid}). "
-                     f"If it does not finish, deliver the rest with: evlog sync {shlex.quote(str(folder))}\n")
-    else:
+    if getattr(stream, "isatty", lambda: False)():
+        stream.write("\r\033[K")
+    if folder is None:
         stream.write(f"evlog: the syncer {reason}; deliver the rest with `evlog sync <run folder>`\n")
+    elif unreachable:
+        cmd = f"evlog sync {shlex.quote(str(folder))}"
+        stream.write(f"evlog: {unreachable}: the run is kept locally in {folder} ({_count(folder)}). The syncer "
+                     f"goes on retrying in the background for a few minutes (pid {popen.pid}); if the server is "
+                     f"still down by then, upload the run later with: {cmd}\n")
+    else:
+        stream.write(f"evlog: the syncer {reason} ({_count(folder)}); it goes on in the background (pid "
+                     f"{popen.pid}). If it does not finish, deliver the rest with: evlog sync "
+                     f"{shlex.quote(str(folder))}\n")
     try:
         stream.flush()
     except (OSError, ValueError):
         pass
     return False
+
+
+def _count(folder: Path) -> str:
+    """"N of M records delivered" (every sink's acknowledged records against the log's)."""
+    done = _delivered(folder) or 0
+    end = _log_end(folder, done)
+    return f"{done} of {end} records delivered" if end is not None else f"{done} records delivered"

@@ -58,15 +58,34 @@ PYEOF
   echo "$URL" >"$STATE/server.url"
 fi
 
-# a user for the demo (its key on the last line), and its project open to visitors
-KEY=$(evlog server users add demo 2>/dev/null | tail -n 1) || KEY=$(evlog server users key demo | tail -n 1)
+# the demo user: made once; its key is kept in $STATE/demo.key and reused while the server accepts it
+valid_key() { [ -n "$1" ] && "$VENV/bin/python" -c "import sys, requests; sys.exit(0 if requests.get(sys.argv[1] + '/api/v1/auth/whoami', headers={'Authorization': 'Bearer ' + sys.argv[2]}, timeout=10).ok else 1)" "$URL" "$1" 2>/dev/null; }
+KEY=$(cat "$STATE/demo.key" 2>/dev/null || true)
+if ! valid_key "$KEY"; then
+  KEY=$(evlog server users add demo 2>/dev/null | tail -n 1) || KEY=$(evlog server users key demo | tail -n 1)
+  (umask 077 && echo "$KEY" >"$STATE/demo.key")
+fi
 evlog server projects set demo/demo --visibility open >/dev/null
+# log in as the demo user (as `evlog login` does: the key is stored for this server, which becomes the
+# default), so your own scripts log to this server with no variable set
+echo "$KEY" | EVLOG_API_KEY= WANDB_API_KEY= evlog login --host "$URL" >/dev/null
 
-# a run logged live to the server, and one logged offline then synced into it
-export EVLOG_BASE_URL="$URL" EVLOG_API_KEY="$KEY" EVLOG_SILENT=true EVLOG_DIR="$RUNS"
-"$VENV/bin/python" examples/train.py --lr 0.01 --name "live-lr-0.01"
-EVLOG_MODE=offline "$VENV/bin/python" examples/train.py --lr 0.03 --name "offline-lr-0.03"
-evlog sync "$RUNS/evlog/latest-run"
+# the sample runs, unless the server has them already: one logged live, one offline then synced
+have_samples() { "$VENV/bin/python" - "$URL" "$KEY" <<'PYEOF'
+import sys, requests
+r = requests.get(sys.argv[1] + "/api/v1/runs/demo/demo", headers={"Authorization": "Bearer " + sys.argv[2]}, timeout=30)
+names = {run.get("name") for run in r.json().get("runs", [])} if r.ok else set()
+sys.exit(0 if {"live-lr-0.01", "offline-lr-0.03"} <= names else 1)
+PYEOF
+}
+if have_samples; then
+  echo "the sample runs are on the server already: not logged again" >&2
+else
+  export EVLOG_BASE_URL="$URL" EVLOG_API_KEY="$KEY" EVLOG_SILENT=true EVLOG_DIR="$RUNS"
+  "$VENV/bin/python" examples/train.py --lr 0.01 --name "live-lr-0.01"
+  EVLOG_MODE=offline "$VENV/bin/python" examples/train.py --lr 0.03 --name "offline-lr-0.03"
+  evlog sync "$RUNS/evlog/latest-run"
+fi
 
 cat <<MSG
 
@@ -78,6 +97,9 @@ Sign in (top right) with the demo user's API key to rename runs and see their co
 
     $KEY
 
-Log more runs:   EVLOG_BASE_URL=$URL EVLOG_API_KEY=$KEY $VENV/bin/python examples/train.py --lr 0.02
+You are logged in to this server as the demo user (\`evlog login\`): a script calling eventlog.init()
+(or wandb.init() with \`import eventlog as wandb\`) logs its runs here, in demo/<project>.
+Log more runs:   $VENV/bin/python examples/train.py --lr 0.02
+The database:    $("$VENV/bin/python" -c "from eventlog.server.db import resolve_url; print(resolve_url())")
 Stop the server: bash scripts/demo.sh stop
 MSG

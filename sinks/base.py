@@ -91,6 +91,7 @@ class SinkContext:
         env: Optional[Mapping[str, str]] = None,
         terminal: Optional[Terminal] = None,
         warn=None,  # noqa: ANN001
+        retrying=None,  # noqa: ANN001
     ) -> None:
         self.name = name
         self.folder = Path(folder)          #: the run folder
@@ -102,6 +103,7 @@ class SinkContext:
         self.env = dict(os.environ if env is None else env)
         self.terminal = terminal or Terminal(1)
         self._warn = warn
+        self._retrying = retrying
 
     @property
     def state_dir(self) -> Path:
@@ -116,6 +118,13 @@ class SinkContext:
             self._warn(f"sink {self.name}: {message}")
         else:
             sys.stderr.write(f"evlog: sink {self.name}: {message}\n")
+
+    def retrying(self, reason: Optional[str]) -> None:
+        """Say that the receiver cannot be reached (`reason`, e.g. "cannot reach URL") and the sink
+        is retrying, or (None) that a delivery got through again. The syncer notes it in the cursor
+        file (`retrying`), so `finish()` stops waiting early for a receiver that is down."""
+        if self._retrying is not None:
+            self._retrying(reason)
 
 
 class Sink:

@@ -1,8 +1,9 @@
 """The stdout sink: what the user sees in the terminal while a run runs.
 
-At start: the run's name, id, folder, and its URL (online with a server) or, offline, that it is
-stored locally and the exact `evlog sync <folder>` command. Warnings as they come. At the end: a
-summary table of the last values, how the run ended, and the sync hint. Every block is written
+At start: the run banner (eventlog/terminal/banner.py: name, id, folder, URL or the sync hint),
+unless init() printed it itself. Warnings the program has not seen already, as they come. At the
+end: sparklines of the run's history, a summary table of the last values, how the run ended, and
+the run and project links (or the sync hint). Every block is written
 whole in one write(2), so it never cuts into a line the program prints. EVLOG_SILENT=true turns it
 off. A block is marked printed (in the sink's state folder) before it is printed, so a restarted
 syncer never prints it twice.
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import LogReader, Record
 from eventlog.metricdefs import MetricFold
+from eventlog.terminal.banner import BANNER_PRINTED, project_url, resume_lines, run_url, start_lines
+from eventlog.terminal.banner import sync_command  # noqa: F401  (re-exported: sinks.stdout.sync_command)
 
 from .base import (
     CRASHED,
@@ -26,33 +28,16 @@ from .base import (
     SinkContext,
     atomic_write_json,
     env_flag,
-    env_value,
     flatten,
     is_media,
     media_kind,
     read_json,
 )
+from .sparkline import History
 
 PREFIX = "evlog: "
 MAX_ROWS = 40
-
-
-def run_url(run: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:
-    """The run's page on the evlog server, when the run is online and a server is configured."""
-    if run.get("mode") == "offline":
-        return None
-    base = run.get("url") or env_value(env, "EVLOG_BASE_URL", "WANDB_BASE_URL")
-    if not base:
-        return None
-    base = str(base).rstrip("/")
-    if run.get("url"):
-        return base
-    parts = [str(run.get("entity") or ""), str(run.get("project") or "uncategorized"), "runs", str(run.get("id", ""))]
-    return "/".join([base] + [p for p in parts if p])
-
-
-def sync_command(folder: Any) -> str:
-    return f"evlog sync {shlex.quote(str(folder))}"
+MAX_SPARKLINES = 20  # history keys drawn at the end, at most
 
 
 def fmt_value(v: Any) -> str:
@@ -106,6 +91,8 @@ class StdoutSink(Sink):
         self.summary: Dict[str, Any] = {}
         self.metrics = MetricFold()  # define_metric: what the summary keeps of each key
         self.steps = 0
+        self.history = History()
+        self.banner = not env_flag(ctx.env, BANNER_PRINTED)  # init() printed it itself
         self.exit: Optional[Dict[str, Any]] = None
         self.session = 0
         self.mark_path = ctx.state_dir / "printed.json"
@@ -145,6 +132,8 @@ class StdoutSink(Sink):
             if isinstance(data, dict):
                 data = {str(k): v for k, v in data.items() if not str(k).startswith("_")}
                 self.metrics.apply(self.summary, data)
+                for k, v in flatten(data).items():
+                    self.history.add(k, v)
         elif rec.type == "metric":
             self.metrics.define(body)
         elif rec.type == "summary":
@@ -169,28 +158,22 @@ class StdoutSink(Sink):
     def _where(self) -> List[str]:
         url = run_url(self.ctx.run or {}, self.ctx.env)
         if url:
-            return [f"View run at {url}"]
+            project = project_url(self.ctx.run or {}, self.ctx.env)
+            return [f"View run at {url}"] + ([f"View project at {project}"] if project else [])
         return [f"Run data is stored locally in {self.ctx.folder}",
                 f"Sync it with: {sync_command(self.ctx.folder)}"]
 
     def _lines_for(self, rec: Record) -> List[str]:
         body = rec.body if isinstance(rec.body, dict) else {}
         if rec.type == "run":
-            url = run_url(self.ctx.run or body, self.ctx.env)
-            lines = [f"Tracking run {self.run_name} (id {self.run_id})"]
-            if body.get("project"):
-                lines.append(f"Project: {body.get('entity') + '/' if body.get('entity') else ''}{body['project']}")
-            lines.append(f"Run folder: {self.ctx.folder}")
-            if url:
-                lines.append(f"View run at {url}")
-            else:
-                lines.append("Offline: the run is stored locally; sync it later with: "
-                             f"{sync_command(self.ctx.folder)}")
-            return lines
+            return start_lines(self.ctx.run or body, self.ctx.folder, self.ctx.env) if self.banner else []
         if rec.type == "resume":
-            return [f"Resuming run {self.run_name} (id {self.run_id}), session {body.get('session', '?')}",
-                    f"Run folder: {self.ctx.folder}"]
+            if not self.banner:
+                return []
+            return resume_lines(self.run_name, self.run_id, body.get("session", "?"), self.ctx.folder)
         if rec.type == "warning":
+            if body.get("shown"):
+                return []  # the program saw it already (a Python warning, or the exception it raised)
             return [f"WARNING {body.get('message', '')}"]
         if rec.type == "exit":
             code = body.get("exit_code", 0)
@@ -199,6 +182,16 @@ class StdoutSink(Sink):
 
     def _final_lines(self, state: str) -> List[str]:
         lines: List[str] = []
+        sparks = [(k, line) for k in sorted(self.history.keys) for line in [self.history.line(k)] if line]
+        if sparks:
+            lines.append("")
+            lines.append("Run history:")
+            shown_sparks = sparks[:MAX_SPARKLINES]
+            width = max(len(k) for k, _ in shown_sparks)
+            for k, line in shown_sparks:
+                lines.append(f"  {k.rjust(width)} {line}")
+            if len(sparks) > MAX_SPARKLINES:
+                lines.append(f"  ... and {len(sparks) - MAX_SPARKLINES} more")
         rows = sorted(flatten(self.summary).items())
         if rows:
             lines.append("")

@@ -157,10 +157,13 @@ class SinkRunner(threading.Thread):
         self.failures = 0
         self.failures_before_end: Optional[int] = None  # consecutive failures when the run was seen ended
         self.opened = False
+        self.retrying: Optional[Dict[str, Any]] = None  # the receiver cannot be reached: since, reason
 
     # ----------------------------------------------------------------- thread
     def run(self) -> None:
         try:
+            if self.saved is None:
+                self._save(self.cp)  # a cursor file from the start: finish() counts this sink's 0 delivered
             self._run()
         except _GiveUp as exc:
             self.result.error = str(exc)
@@ -221,7 +224,7 @@ class SinkRunner(threading.Thread):
         ctx = SinkContext(
             name=self.name, folder=self.syncer.folder, run_id=self.syncer.run_id, run=self.syncer.run,
             cursor=self.cursor, state=self.state, live=self.syncer.live, env=self.syncer.env,
-            terminal=self.syncer.terminal, warn=self.syncer.warn,
+            terminal=self.syncer.terminal, warn=self.syncer.warn, retrying=self._retrying,
         )
         sink.open(ctx)
         self.sink = sink
@@ -280,6 +283,15 @@ class SinkRunner(threading.Thread):
             syncer.warn(f"sink {self.name}: delivery failed ({what}); retrying in {delay:g} s")
         syncer.terminate_event.wait(delay)
 
+    def _retrying(self, reason: Optional[str]) -> None:
+        """The sink says its receiver is unreachable (reason) or reachable again (None): noted in
+        the cursor file at once, so a waiting finish() sees it (spec/sinks.md 3)."""
+        if (reason is None and self.retrying is None) or (
+                self.retrying is not None and self.retrying["reason"] == reason):
+            return
+        self.retrying = None if reason is None else {"since": time.time(), "reason": reason}
+        self._save(self.cp)
+
     def _checkpoint(self, closed: Optional[str] = None) -> None:
         if self.opened:
             attempts = 0
@@ -314,6 +326,7 @@ class SinkRunner(threading.Thread):
             "state": cp["state"],
             "closed": closed,
             "error": error,
+            "retrying": self.retrying,
             "updated": time.time(),
         }
         try:
@@ -505,9 +518,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     original_ppid = os.getppid()
     parent = args.parent_pid
     err = Terminal(2)
+    left = threading.Event()  # the training process is gone: its terminal is the user's shell now
 
     def warn(msg: str) -> None:
-        err.lines([f"evlog: {msg}"])
+        if not left.is_set():  # finish() said what goes on in the background; the cursor files keep the rest
+            err.lines([f"evlog: {msg}"])
 
     def parent_gone() -> bool:
         return parent is not None and not _parent_alive(parent, original_ppid)
@@ -550,6 +565,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     syncer.terminate_event.set()
                     syncer.stop_event.set()
                 if parent is not None and not syncer.parent_gone.is_set() and parent_gone():
+                    left.set()
                     syncer.parent_gone.set()
                     syncer.stop_event.set()
                 if syncer.stop_event.is_set() and syncer.watcher is not None:

@@ -95,8 +95,8 @@ def test_tail_type_filter(run):
     assert len(result.stdout.splitlines()) == sum(r[1] == "history" for r in run.records)
     two = invoke("tail", "--json", "--type", "config", "--type", "exit", str(run.folder))
     assert [json.loads(line)["type"] for line in two.stdout.splitlines()] == ["config", "exit"]
-    none = invoke("tail", "--type", "nosuchtype", str(run.folder))
-    assert none.exit_code == 0 and none.stdout == ""
+    none = invoke("tail", "--type", "nosuchtype", str(run.folder))  # refused (issue 16): not an empty success
+    assert none.exit_code == 2 and none.stdout == ""
 
 
 def test_tail_reports_damage_on_stderr_and_keeps_going(run, tmp_path):
@@ -163,7 +163,7 @@ def test_verify_clean_exits_0(run):
     result = invoke("verify", str(run.folder))
     assert result.exit_code == 0
     assert result.stdout.startswith("ok ")
-    assert f"{len(run.records)} records recovered" in result.stdout
+    assert f"{len(run.records)} records, clean" in result.stdout
 
 
 def test_verify_damage_exits_1_with_a_report(run, tmp_path):

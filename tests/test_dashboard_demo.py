@@ -66,7 +66,7 @@ def test_demo_brings_up_a_server_with_a_live_and_a_synced_run(tmp_path):
         code, again = demo(env, tmp_path)
         assert code == 0, again
         assert url in again  # the same server, reused
-        assert len(requests.get(f"{base}/-/api/runs/demo/demo", timeout=30).json()["runs"]) == 4
+        assert len(requests.get(f"{base}/-/api/runs/demo/demo", timeout=30).json()["runs"]) == 2  # not logged again
     finally:
         demo(env, tmp_path, "stop")
     wait_until(lambda: down(base), 30, "the demo server to stop")

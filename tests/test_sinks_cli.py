@@ -91,7 +91,7 @@ def test_sync_failure_says_which_run_and_why(tmp_path, monkeypatch):
     assert res.exit_code == 0 and "sink 'broken'" in res.output
     fresh = make_run(tmp_path / "b", steps=5)
     res = cli("sync", str(fresh))  # nothing enabled for this run, nothing used before
-    assert res.exit_code == 1 and "no sink to sync to" in res.output
+    assert res.exit_code == 1 and "not logged in: run `evlog login`" in res.output  # the HTTP sink by default
     res = cli("sync", str(tmp_path / "nothing-here"))
     assert res.exit_code == 2
 
