@@ -60,10 +60,11 @@ def expand_paths(paths: Tuple[str, ...]) -> Tuple[List[Path], List[str]]:
 
 
 class _Progress:
-    """One self-rewriting line on stderr (a terminal only): records and bytes delivered."""
+    """One self-rewriting line on stderr (a terminal only): records every sink acknowledged, and bytes."""
 
     def __init__(self, syncer: Syncer, label: str) -> None:
         self.syncer = syncer
+        self.before = [r.cp["total"] for r in syncer.runners]  # acknowledged in earlier sessions
         self.label = label
         self.sizes = log_bytes(syncer.folder)
         self.total = sum(s for _, s in self.sizes) or 1
@@ -77,7 +78,8 @@ class _Progress:
 
     def _line(self) -> str:
         runners = self.syncer.runners
-        records = max((r.result.delivered for r in runners), default=0)
+        # acknowledged: the checkpointed cursors (for the HTTP sink, what the server answered for)
+        records = min((r.cp["total"] - b for r, b in zip(runners, self.before)), default=0)
         done = sum(min(r.bytes_done(self.sizes), self.total) for r in runners) / max(len(runners), 1)
         pct = 100.0 * done / self.total
         return (f"\rsyncing {self.label}: {records:,} records, "

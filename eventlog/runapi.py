@@ -669,7 +669,8 @@ class Run(RunOps):
     # -------------------------------------------------------------------- finish
     def finish(self, exit_code=None, quiet=None) -> None:
         """End the run: commit the pending step, write the summary and the `exit` record (exit code,
-        runtime), flush and fsync the log, and wait for the syncer. Idempotent."""
+        runtime), flush and fsync the log, and wait for the syncer (EVLOG_FINISH_TIMEOUT, but at most
+        5 s once the server is found unreachable: eventlog/syncproc.py). Idempotent."""
         if exit_code is not None and (type(exit_code) is bool or not isinstance(exit_code, int)):
             raise ArgumentTypeError(f"exit_code must be an int, got {type(exit_code).__name__} {exit_code!r}")
         self._finish(0 if exit_code is None else int(exit_code), None, False)

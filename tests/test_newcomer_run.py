@@ -218,3 +218,32 @@ def test_offline_banner_and_end_block_keep_the_sync_hint(tmp_path):
     assert banner[-1] == f"evlog: Offline: the run is stored locally; sync it later with: evlog sync {folder}"
     assert lines[-2:] == [f"evlog: Sync it with: evlog sync {folder}", "finished"]
     assert "View project" not in out.stdout and "cannot reach" not in out.stderr
+
+
+def test_sync_progress_counts_only_what_the_server_acknowledged(tmp_path):
+    """`evlog sync`'s progress line (on a terminal) against a dead server: 0 records, although the
+    HTTP sink has taken every record into its batch."""
+    import threading
+
+    from eventlog.cli.sync import _Progress
+    from eventlog.sinks.registry import load
+    from eventlog.sinks.syncer import Syncer, run_info
+
+    env = env_for(tmp_path, f"http://127.0.0.1:{free_port()}", EVLOG_MODE="offline", STEPS="30",
+                  EVLOG_SILENT="true")
+    _, folder, _ = run_line(train(tmp_path, env))
+    run_id, run, _ = run_info(folder)
+    warned = []
+    sync_env = dict(env, EVLOG_API_KEY="k" * 40, EVLOG_HTTP_RETRY_SECONDS="2")
+    syncer = Syncer(folder, [load("http")], live=False, run_id=run_id, run=run, env=sync_env, warn=warned.append)
+    progress = _Progress(syncer, folder.name)
+    results = []
+    worker = threading.Thread(target=lambda: results.extend(syncer.run_all()))
+    worker.start()
+    try:
+        wait_until(lambda: any("cannot reach" in w for w in warned), 60, "the sink to meet the dead server")
+        wait_until(lambda: syncer.runners[0].result.delivered > 0, 60, "the sink to take the records")
+        assert f"syncing {folder.name}: 0 records," in progress._line()
+    finally:
+        worker.join(120)
+    assert results and results[0].error and "cannot reach" in results[0].error

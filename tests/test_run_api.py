@@ -511,7 +511,9 @@ def test_reinit_finishes_the_active_run_and_starts_a_new_one(ev):
 def test_disabled_mode_writes_nothing_and_every_call_works(ev, tmp_path):
     before = sorted(p for p in tmp_path.rglob("*"))
     run = ev.init(mode="disabled", config={"a": 1}, project="p")
-    assert run.disabled and run.dir is None and ev.run is run
+    assert run.disabled and ev.run is run
+    assert Path(run.dir).is_dir() and not any(Path(run.dir).iterdir())  # an empty scratch folder, as wandb gives
+    assert not str(run.dir).startswith(str(tmp_path))
     run.log({"x": 1})
     run.log({"x": 2}, step=5)
     ev.log({"y": 1})
