@@ -1123,9 +1123,10 @@ def _launch(s, run) -> Run:
     from .terminal import banner
 
     # the banner before init() returns (before the program's next print); the syncer's stdout sink then skips it
-    shown = not s.silent and banner.stdout_sink_on(os.environ if s.env is None else s.env)
+    env = os.environ if s.env is None else s.env
+    shown = not s.silent and banner.stdout_sink_on(env)
     if shown:
-        banner.show(banner.for_run(run, os.environ if s.env is None else s.env))
+        banner.show(banner.for_run(run, env))
     try:
         run._syncer = start_syncer(folder, parent_pid=os.getpid(), env=banner.syncer_env(s.env) if shown else s.env)
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
@@ -1135,7 +1136,7 @@ def _launch(s, run) -> Run:
 
         run._integrations = magic.start(run, s)
     if mode == "offline" and not s.silent and not shown and getattr(run, "_syncer", None) is None:
-        # with a syncer running, its stdout sink prints this hint in the run banner
+        # otherwise the banner has this hint
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "
                          f"evlog sync {sysinfo.shell_quote(str(folder))}\n")
     if s.console:
