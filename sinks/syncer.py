@@ -520,9 +520,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     err = Terminal(2)
     left = threading.Event()  # the training process is gone: its terminal is the user's shell now
 
+    said = set()
+
     def warn(msg: str) -> None:
-        if not left.is_set():  # finish() said what goes on in the background; the cursor files keep the rest
-            err.lines([f"evlog: {msg}"])
+        if left.is_set() or msg in said:  # once each; once the program is gone, finish() said what goes on
+            return
+        said.add(msg)
+        err.lines([f"evlog: {msg}"])
 
     def parent_gone() -> bool:
         return parent is not None and not _parent_alive(parent, original_ppid)

@@ -247,3 +247,47 @@ def test_sync_progress_counts_only_what_the_server_acknowledged(tmp_path):
     finally:
         worker.join(120)
     assert results and results[0].error and "cannot reach" in results[0].error
+
+
+def test_stdout_sink_prints_a_warning_the_program_did_not_see_once_and_skips_one_it_saw(tmp_path):
+    from eventlog import LogWriter
+    from eventlog.sinks.registry import load
+    from eventlog.sinks.syncer import Syncer
+
+    class Capture:
+        def __init__(self) -> None:
+            self.text = ""
+
+        def lines(self, lines) -> None:  # noqa: ANN001
+            self.text += "".join(ln + "\n" for ln in lines)
+
+    folder = tmp_path / "run"
+    with LogWriter(folder, "warn1") as w:
+        w.append("run", {"id": "warn1", "name": "w", "project": "p", "mode": "offline", "settings": {}})
+        w.append("warning", {"message": "sync_tensorboard: late data", "keys": ["x"]})
+        w.append("warning", {"message": "log(step=1) refused", "keys": ["x"], "shown": True})
+        w.append("exit", {"exit_code": 0, "runtime": 1.0, "interrupted": False, "error": None})
+    term = Capture()
+    Syncer(folder, [load("stdout")], live=False, run_id="warn1", run={"id": "warn1", "mode": "offline"},
+           terminal=term).run_all()
+    assert term.text.count("WARNING sync_tensorboard: late data") == 1
+    assert "log(step=1) refused" not in term.text
+    assert "Tracking run" in term.text  # no init() printed it here: the sink does
+
+
+def test_sparklines_of_a_long_run_are_bounded_and_keep_its_shape():
+    from eventlog.sinks.sparkline import KEEP, History
+
+    h = History()
+    for i in range(100_000):
+        h.add("loss", 1 / (i + 1))
+        h.add("wave", i % 1000)     # a saw tooth: no trend over the run
+        h.add("flag", True)         # bools and strings are not charted
+        h.add("name", "x")
+    assert len(h.keys["loss"]) <= KEEP and set(h.keys) == {"loss", "wave"}
+    line = h.line("loss")
+    assert len(line) == 20 and line[0] == "█" and list(line) == sorted(line, reverse=True)
+    assert h.line("flag") is None
+    h.add("const", 3.0)
+    h.add("const", 3.0)
+    assert h.line("const") == "▁▁"
