@@ -453,6 +453,6 @@ def test_the_run_page_shows_lists_in_the_summary_and_image_cells_as_thumbnails(v
                            " return Array.from(x.getImageData(0, 0, 1, 1).data.slice(0, 3)); }")
     assert color == [0, 200, 0]
     cells = panel.locator("tbody tr").first.locator("td")
-    assert cells.nth(0).inner_text() == "0" and cells.nth(2).inner_text() == "[1,2]"
+    assert cells.nth(0).inner_text() == "0" and json.loads(cells.nth(2).inner_text()) == [1, 2]
     panel.scroll_into_view_if_needed()
     shot(page, "run-values-table-thumbnail")
