@@ -22,8 +22,10 @@ from .segment import (
     Record,
     Skipped,
     Torn,
+    JOURNAL_NAME,
+    journal_tail,
     list_segments,
-    open_tail,
+    read_journal,
     scan,
     segment_headers,
     segment_name,
@@ -92,6 +94,7 @@ class LogReader:
         self.damage: List[Damage] = []
         self.seq_gaps: List[Tuple[int, int]] = []  # (first missing seq, count), as records arrive
         self.pending_bytes = 0
+        self.journal_pending = 0  # bytes at the journal's end that are not a whole entry
         self.torn: Optional[Tuple[str, int, int]] = None  # (file, offset, length) of a torn tail
         self.records_read = 0
         self.cursor = Cursor(0, 0, 0)
@@ -208,10 +211,14 @@ class LogReader:
                     self._report(name, 0, 0, "empty segment: no header")
                 continue
             items = _scan_named(data, self.log_dir / name)
-            if last:  # the writer's open frame: the records of its complete blocks (spec 5)
-                items = open_tail(items, data)
+            if last and not writer_active(self.log_dir):
+                # a stopped (killed) writer's journal: its records not yet in a frame (spec 5)
+                journal, self.journal_pending = read_journal(self.log_dir / JOURNAL_NAME)
+                items = journal_tail(items, data, [r for r in journal if r.seq >= want])
             for item in items:
-                if base + item.offset == 0 and not isinstance(item, (HeaderFrame, Torn, Skipped)):
+                # (the journal's records span no bytes: after a header torn by a kill they come at 0)
+                if base + item.offset == 0 and not isinstance(item, (HeaderFrame, Torn, Skipped)) \
+                        and item.end > item.offset:
                     self._report(name, 0, 0, "no segment header: the segment begins with a record frame")
                 if isinstance(item, Frame):
                     recs = item.records
@@ -302,6 +309,26 @@ def _scan_named(data: bytes, path: Path) -> "Iterator":
         yield from scan(data)
     except FormatVersionError as exc:
         raise FormatVersionError(f"{path}: {exc}") from None
+
+
+def writer_active(log_dir: Union[str, os.PathLike]) -> bool:
+    """Whether a writer holds the log's LOCK (flock; spec/format.md 5): while one does, its journal
+    is its own, and readers wait for the frames."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(log_dir, "LOCK"), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # releases the probe's shared lock too
+    return False
 
 
 def _size(path: Path) -> int:

@@ -353,85 +353,58 @@ def list_segments(log_dir) -> List[Tuple[int, str]]:
     return out
 
 
-class OpenFrame(namedtuple("OpenFrame", "records content end")):
-    """The readable part of an unfinished frame: the whole records its complete blocks hold, their
-    packed bytes (`content`), and the offset just past the last complete block read."""
 
-    __slots__ = ()
-
-
-def _block_ends(data: bytes, pos: int) -> List[int]:
-    """Offsets just past each complete block of the unfinished zstd frame at `pos` (RFC 8878 3.1.1)
-    before its last block, stopping at the first incomplete or impossible one."""
-    n = len(data)
-    if pos + 6 > n or data[pos:pos + 4] != ZSTD_MAGIC_BYTES:
-        return []
-    fhd = data[pos + 4]
-    if fhd & 0x08:
-        return []
-    fcs_flag, single, did_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3
-    p = pos + 5 + (0 if single else 1) + (0, 1, 2, 4)[did_flag] + ((1 if single else 0), 2, 4, 8)[fcs_flag]
-    ends = []
-    while p + 3 <= n:
-        bh = data[p] | (data[p + 1] << 8) | (data[p + 2] << 16)
-        btype, bsize = (bh >> 1) & 3, bh >> 3
-        if btype == 3 or bsize > 128 * 1024:
-            break
-        p += 3 + (1 if btype == 1 else bsize)
-        if p > n or bh & 1:  # the last block ends a frame whose checksum is missing: torn
-            break
-        ends.append(p)
-    return ends
+# ------------------------------------------------------------------ the journal (spec/format.md 5)
+JOURNAL_NAME = "journal"
+_ENTRY = struct.Struct("<II")  # payload length, CRC-32 of the payload
 
 
-def read_open_frame(data: bytes, pos: int) -> OpenFrame:
-    """The records of the complete blocks of the unfinished frame at `pos` (spec/format.md 5): a
-    live writer's open frame, or a killed writer's torn one. Blocks that do not decompress end it;
-    a record cut by a block boundary waits for the next block."""
-    dobj = zstandard.ZstdDecompressor().decompressobj()
-    parts: List[bytes] = []
-    end = pos
-    for block_end in _block_ends(data, pos):
-        try:
-            parts.append(dobj.decompress(bytes(data[end:block_end])))
-        except zstandard.ZstdError:
-            break
-        end = block_end
-    content = b"".join(parts)
+def journal_entry(payload: bytes) -> bytes:
+    """One journal entry: the packed records `payload`, its length and CRC-32 before it."""
+    return _ENTRY.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def read_journal(path) -> "Tuple[List[Record], int]":
+    """The records of the journal file at `path`, in order, and how many bytes at its end are not
+    a whole, checksummed entry (a write in flight, or torn by a kill). No file: ([], 0)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return [], 0
     records: List[Record] = []
-    used = 0
-    if content:
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(content))
-        unpacker.feed(content)
+    pos, n = 0, len(data)
+    while pos + _ENTRY.size <= n:
+        length, crc = _ENTRY.unpack_from(data, pos)
+        end = pos + _ENTRY.size + length
+        if end > n:
+            break
+        payload = data[pos + _ENTRY.size:end]
+        if zlib.crc32(payload) != crc:
+            break
         try:
-            for obj in unpacker:
-                if (type(obj) is not list or len(obj) < 4 or type(obj[0]) is not int or obj[0] < 0
-                        or type(obj[1]) is not str or type(obj[2]) not in (int, float) or type(obj[3]) is not dict):
-                    break
-                records.append(Record(obj[0], obj[1], float(obj[2]), obj[3]))
-                used = unpacker.tell()
-        except Exception:  # undecodable msgpack: keep the records before it
-            pass
-    return OpenFrame(records, content[:used], end if records else pos)
+            records.extend(decode_records(payload))
+        except _Malformed:
+            break
+        pos = end
+    return records, n - pos
 
 
-def open_tail(items: "Iterator[ScanItem]", data: bytes) -> "Iterator[ScanItem]":
-    """`scan(data)`'s items, with a final Torn that is an open frame split into a Frame of the
-    records of its complete blocks (its end is its offset: the frame is not finished) and the
-    Torn rest, if any."""
+def journal_tail(items: "Iterator[ScanItem]", data: bytes, journal: "List[Record]") -> "Iterator[ScanItem]":
+    """The last segment's `scan` items with the journal's records after them, as a Frame at the
+    segment's end (or at its torn tail, where recovery frames them) that spans no bytes."""
+    at = len(data)
+    torn = None
+    top = -1  # records the segment holds already (written just before the journal was emptied)
     for item in items:
         if isinstance(item, Torn):
-            part = read_open_frame(data, item.offset)
-            if part.records:
-                yield Frame(item.offset, item.offset, part.records)
-                if part.end < len(data):
-                    yield Torn(part.end, len(data) - part.end)
-                continue
-        elif isinstance(item, Skipped) and item.reason.startswith(UNFINISHED_BAD):
-            # an unfinished frame that goes bad after some good blocks: their records, then damage
-            part = read_open_frame(data, item.offset)
-            if part.records:
-                yield Frame(item.offset, item.offset, part.records)
-                yield Skipped(part.end, item.offset + item.length - part.end, item.reason)
-                continue
+            torn, at = item, item.offset
+            continue
+        if isinstance(item, Frame) and item.records:
+            top = max(top, item.records[-1].seq)
         yield item
+    journal = [r for r in journal if r.seq > top]
+    if journal:
+        yield Frame(at, at, journal)
+    if torn is not None:
+        yield torn

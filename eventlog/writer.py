@@ -1,11 +1,11 @@
 """The log writer: appends records to a run folder's segments, crash-tolerantly.
 
 `append()` packs the record inline (cheap, and a bad value fails in the caller) and adds it to an
-in-memory buffer. A background thread compresses what is pending into the open zstd frame and
-writes it as complete zstd blocks at most `commit_interval` (5 ms) after it was appended (group
-commit: under load a write carries more records), so a SIGKILL loses only the last few ms; the
-frame is finished (its checksum written) at the frame size bound or `flush_interval` after it
-began. Compression and I/O stay off the caller's path. Rules: spec/format.md section 5.
+in-memory buffer. A background thread writes what is pending to the log's journal at most
+`commit_interval` (0.5 ms) after it was appended (group commit: under load a write carries more
+records), so a SIGKILL loses only the last ms; the frame of those records is compressed whole and
+written to the segment at the frame size bound or `flush_interval` after it began, and the
+journal emptied. Compression and I/O stay off the caller's path. Rules: spec/format.md section 5.
 """
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ from .segment import (
     Torn,
     encode_header,
     list_segments,
-    read_open_frame,
+    JOURNAL_NAME,
+    journal_entry,
+    read_journal,
     scan,
     segment_name,
 )
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "LOCK"
 DEFAULT_FLUSH_INTERVAL = 1.0
-DEFAULT_COMMIT_INTERVAL = 0.005
+DEFAULT_COMMIT_INTERVAL = 0.0005
 FSYNC_MODES = ("off", "frame", "write")
 DEFAULT_FRAME_BYTES = 256 * 1024
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
@@ -173,6 +175,8 @@ class LogWriter:
             self._fd = -1
             self._seg_size = 0
             self._open_segment(self._seq)
+            self._jfd = os.open(self.log_dir / JOURNAL_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+                                0o644)
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -188,7 +192,10 @@ class LogWriter:
         self._queued = 0  # chunks handed to the worker, and written by it
         self._written = 0
         # the worker's own:
-        self._zobj: Any = None  # the open frame's compressor
+        self._frame_parts: List[bytes] = []  # the open frame's records, written to the journal
+        self._frame_first_seq = 0
+        self._journal_len = 0  # entries in the journal
+        self._jdirty = False
         self._last_take = -1.0e9
         self._last_fsync = time.monotonic()
         self._dirty = False  # written since the last fsync
@@ -242,9 +249,7 @@ class LogWriter:
                         top = max(r.seq for r in item.records) + 1
                         next_seq = top if next_seq is None else max(next_seq, top)
                 elif isinstance(item, Torn) and idx == len(segments) - 1:
-                    top = self._cut_tail(path, number, data, item.offset)
-                    if top is not None:
-                        next_seq = top if next_seq is None else max(next_seq, top)
+                    self._cut_tail(path, number, data, item.offset)
             if idx == len(segments) - 1 and path.stat().st_size == 0:
                 # killed while creating it (or its header cut off): a segment without a header is
                 # damage to readers (spec/format.md 4), so its number is used again
@@ -254,29 +259,48 @@ class LogWriter:
                 next_seq = header_seq
             if next_seq is not None:
                 break
-        return next_seq, last_number
+        top = self._recover_journal(next_seq, last_number)
+        return (top if top is not None else next_seq), last_number
 
-    def _cut_tail(self, path: Path, number: int, data: bytes, offset: int) -> Optional[int]:
-        """Save the torn tail at `offset` beside the segment, cut it off, and write the records of
-        its complete blocks (an open frame of a killed writer) back as one checksummed frame.
-        Returns one past the highest seq kept (None: no record kept)."""
+    def _recover_journal(self, next_seq: Optional[int], last_number: int) -> Optional[int]:
+        """Frame the records of a killed writer's journal that no segment holds yet at the end of the
+        last segment, then remove the journal. Returns one past the last seq framed (None: none)."""
+        path = self.log_dir / JOURNAL_NAME
+        records, torn = read_journal(path)
+        records = [r for r in records if next_seq is None or r.seq >= next_seq]
+        segments = [s for s in list_segments(self.log_dir) if s[0] <= last_number]
+        if not records or not segments:
+            if path.exists():
+                path.unlink()
+            return None
+        number, name = segments[-1]
+        pack = msgpack.Packer(use_bin_type=True).pack
+        frame = zstandard.ZstdCompressor(level=DEFAULT_LEVEL, write_checksum=True, write_content_size=True).compress(
+            b"".join(pack([r.seq, r.type, r.time, r.body]) for r in records))
+        with open(self.log_dir / name, "ab") as f:
+            offset = f.tell()
+            f.write(frame)
+            f.flush()
+            os.fsync(f.fileno())
+        path.unlink()
+        _fsync_dir(self.log_dir)
+        self.recovered.append(
+            {"segment": number, "offset": offset, "records_kept": len(records), "journal_bytes_torn": torn,
+             "reason": "records of a crashed session's journal, framed"})
+        return records[-1].seq + 1
+
+    def _cut_tail(self, path: Path, number: int, data: bytes, offset: int) -> None:
         torn = data[offset:]
-        kept = read_open_frame(data, offset)
         saved = f"{path.name}.torn-{offset}"
         (self.log_dir / saved).write_bytes(torn)
         with open(path, "r+b") as f:
             f.truncate(offset)
-            if kept.records:
-                cctx = zstandard.ZstdCompressor(level=DEFAULT_LEVEL, write_checksum=True, write_content_size=True)
-                f.seek(offset)
-                f.write(cctx.compress(kept.content))
             f.flush()
             os.fsync(f.fileno())
         self.recovered.append(
             {"segment": number, "offset": offset, "bytes": len(torn), "saved_as": saved,
-             "records_kept": len(kept.records), "reason": "torn tail of a crashed session"}
+             "reason": "torn tail of a crashed session"}
         )
-        return max(r.seq for r in kept.records) + 1 if kept.records else None
 
     def _open_segment(self, first_seq: int) -> None:
         path = self.log_dir / segment_name(self._segment)
@@ -383,6 +407,14 @@ class LogWriter:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+            if self._jfd >= 0:
+                os.close(self._jfd)
+                self._jfd = -1
+                if self._error is None:  # every record is in a frame: the journal holds nothing
+                    try:
+                        os.unlink(self.log_dir / JOURNAL_NAME)
+                    except OSError:
+                        pass
             os.close(self._lock_fd)
             _live_writers.discard(self)
 
@@ -408,7 +440,7 @@ class LogWriter:
         if self._frame_started is not None:
             end = self._frame_started + self.flush_interval
             due = end if due is None else min(due, end)
-        if self._dirty and type(self.fsync) is float:
+        if (self._dirty or self._jdirty) and type(self.fsync) is float:
             at = self._last_fsync + self.fsync
             due = at if due is None else min(due, at)
         return due
@@ -469,44 +501,51 @@ class LogWriter:
                 return
 
     def _write_chunk(self, chunk: _Chunk) -> None:
-        """Compress a chunk into the open frame (beginning one if needed) and write it: complete
-        zstd blocks, and the frame's end and checksum when `chunk.end`."""
-        obj = self._zobj
-        if obj is None:
-            if not chunk.data:
-                return
-            if chunk.end:  # a frame in one piece: one-shot, with its content size
-                out = self._cctx.compress(chunk.data)
-            else:
-                obj = self._zobj = self._cctx.compressobj()
-                out = obj.compress(chunk.data) + obj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
-            # a frame never spans segments: rotate before one that would pass the bound begins
-            if self._seg_size > self._header_len and self._seg_size + len(out) > self.segment_bytes:
-                self._rotate(chunk.first_seq)
+        """A chunk that leaves the frame open goes to the journal (one checksummed entry, kept in
+        memory for the frame); one that finishes it makes the frame of everything since the last,
+        written to the segment, after which the journal is emptied."""
+        if not chunk.end:
+            if chunk.data:
+                if not self._frame_parts:
+                    self._frame_first_seq = chunk.first_seq
+                self._frame_parts.append(chunk.data)
+                _write_all(self._jfd, journal_entry(chunk.data))
+                self._journal_len += 1
+                self._jdirty = True
+            return
+        if self._frame_parts:
+            first_seq = self._frame_first_seq
+            data = b"".join(self._frame_parts) + chunk.data
+            self._frame_parts = []
         else:
-            out = obj.compress(chunk.data) if chunk.data else b""
-            if chunk.end:
-                out += obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
-                self._zobj = None
-            else:
-                out += obj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
-        if out:
-            _write_all(self._fd, out)
-            self._seg_size += len(out)
+            first_seq, data = chunk.first_seq, chunk.data
+        if data:
+            frame = self._cctx.compress(data)
+            # a frame never spans segments: rotate before one that would pass the bound
+            if self._seg_size > self._header_len and self._seg_size + len(frame) > self.segment_bytes:
+                self._rotate(first_seq)
+            _write_all(self._fd, frame)
+            self._seg_size += len(frame)
             self._dirty = True
-        if chunk.end and self.fsync == "frame" and self._dirty:
-            self._do_fsync()
+            if self.fsync == "frame":
+                self._do_fsync()
+        if self._journal_len:  # only after the frame is written: the journal covers it until then
+            os.ftruncate(self._jfd, 0)
+            self._journal_len = 0
 
     def _sync_after_write(self, now: float) -> None:
         policy = self.fsync
-        if not self._dirty or policy == "off" or policy == "frame":
+        if not (self._dirty or self._jdirty) or policy == "off" or policy == "frame":
             return
         if policy == "write" or now >= self._last_fsync + policy:
             self._do_fsync()
 
     def _do_fsync(self) -> None:
-        os.fsync(self._fd)
-        self._dirty = False
+        if self._jdirty and self._journal_len:
+            os.fsync(self._jfd)
+        if self._dirty:
+            os.fsync(self._fd)
+        self._dirty = self._jdirty = False
         self._last_fsync = time.monotonic()
 
     def _rotate(self, first_seq: int) -> None:
