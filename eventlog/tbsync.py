@@ -8,8 +8,8 @@ made before init()) -- and any folder given to `eventlog.tbsync.watch(logdir)`. 
 
 How: like the sinks follow the log (a watchdog observer wakes a thread, which also looks every
 0.5 s), each file is read from where the last read stopped -- never again from the start -- as
-TFRecords (u64 length, masked CRC-32C of the length, data, masked CRC-32C of the data). A record
-cut at the end of a file is read once it is whole. The bytes read are appended to a copy of the
+TFRecords (the codec in eventlog/interop/tfevents.py). A record cut at the end of a file is read
+once it is whole. The bytes read are appended to a copy of the
 file in `<run>/tensorboard/sync/`, so the event files are kept in the run folder.
 
 What: scalars become history values at their step; histograms become `eventlog.Histogram`,
@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
 import sys
 import threading
 import time
 import weakref
 from pathlib import Path
 
+# the event-file codec, shared with `evlog import tensorboard`
+from .interop.tfevents import TFRecordTail, convert_value, event_class, masked_crc  # noqa: F401
+
 POLL_INTERVAL = 0.5
 HOLD_SECONDS = 150.0      # > tensorboardX's default flush_secs (120)
 MAX_HELD_STEPS = 10_000   # steps held back at most; older ones are written anyway
 MAX_HELD_BYTES = 64 << 20  # encoded images held back at most; older steps are written anyway
-READ_CHUNK = 4 << 20
-MAX_RECORD = 256 << 20
 SYNC_DIR = "tensorboard/sync"
-MAX_BINS = 512
 
 _lock = threading.RLock()
 _active = None                     # the TensorBoardSync of the current run
@@ -47,237 +46,6 @@ _writers = weakref.WeakSet()       # open event file writers (patched classes)
 _patched = set()
 
 WRITER_MODULES = ("tensorboardX.event_file_writer", "tensorboard.summary.writer.event_file_writer")
-
-
-# ---------------------------------------------------------------- CRC-32C
-def _crc32c_table():
-    poly = 0x82F63B78
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-def _make_crc():
-    try:
-        from crc32c import crc32c as fast
-
-        return fast
-    except ImportError:
-        pass
-    table = _crc32c_table()
-
-    def slow(data: bytes) -> int:
-        c = 0xFFFFFFFF
-        for b in data:
-            c = table[(c ^ b) & 0xFF] ^ (c >> 8)
-        return c ^ 0xFFFFFFFF
-
-    return slow
-
-
-_crc = None
-
-
-def masked_crc(data: bytes) -> int:
-    global _crc
-    if _crc is None:
-        _crc = _make_crc()
-    c = _crc(data)
-    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-# ------------------------------------------------------------------ reading
-class TFRecordTail:
-    """Reads the whole TFRecords appended to a file since the last call; a torn last record waits.
-    `copy_to`, when given, receives exactly the bytes consumed."""
-
-    def __init__(self, path: str, copy_to=None, check_data_crc: bool = True) -> None:
-        self.path = path
-        self.offset = 0
-        self.copy_to = copy_to
-        self.check_data_crc = check_data_crc
-        self.broken = None  # why the file is no longer followed
-
-    def read(self) -> list:
-        if self.broken is not None:
-            return []
-        try:
-            size = os.path.getsize(self.path)
-        except OSError:
-            return []
-        if size < self.offset:
-            self.broken = f"{self.path} became shorter ({size} < {self.offset} bytes read): no longer followed"
-            return []
-        out = []
-        while size > self.offset:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read(min(size - self.offset, READ_CHUNK))
-            pos = self._parse(data, out)
-            if pos == 0:
-                if self.broken is None and len(data) >= 12:
-                    (length,) = struct.unpack_from("<Q", data, 0)
-                    need = 12 + length + 4
-                    if need > len(data) and self.offset + need <= size:  # one record larger than a chunk
-                        with open(self.path, "rb") as f:
-                            f.seek(self.offset)
-                            data = f.read(need)
-                        pos = self._parse(data, out)
-                if pos == 0:
-                    break
-            if self.copy_to is not None:
-                self.copy_to(data[:pos])
-            self.offset += pos
-            if pos < len(data):
-                break  # a torn record (or damage): read again once more is written
-        return out
-
-    def _parse(self, data: bytes, out: list) -> int:
-        pos = 0
-        n = len(data)
-        while n - pos >= 12:
-            header = data[pos:pos + 8]
-            (length,) = struct.unpack_from("<Q", data, pos)
-            (hcrc,) = struct.unpack_from("<I", data, pos + 8)
-            if masked_crc(header) != hcrc or length > MAX_RECORD:
-                self.broken = f"{self.path}: bad record header at byte {self.offset + pos}: no longer followed"
-                break
-            end = pos + 12 + length + 4
-            if end > n:
-                break  # torn (for now)
-            payload = data[pos + 12:pos + 12 + length]
-            if self.check_data_crc:
-                (dcrc,) = struct.unpack_from("<I", data, pos + 12 + length)
-                if masked_crc(payload) != dcrc:
-                    self.broken = f"{self.path}: bad record checksum at byte {self.offset + pos}: no longer followed"
-                    break
-            out.append(payload)
-            pos = end
-        return pos
-
-
-def _event_class():
-    try:
-        from tensorboard.compat.proto.event_pb2 import Event
-    except ImportError:
-        try:
-            from tensorboardX.proto.event_pb2 import Event
-        except ImportError:
-            return None
-    return Event
-
-
-# -------------------------------------------------------------- conversion
-DT_FLOAT, DT_DOUBLE, DT_INT32, DT_STRING, DT_INT64, DT_HALF = 1, 2, 3, 7, 9, 19
-
-
-def _tensor_values(t) -> list:
-    """The numbers of a TensorProto (float/double/int/half), flat."""
-    dt = t.dtype
-    if t.tensor_content:
-        fmt = {DT_FLOAT: "f", DT_DOUBLE: "d", DT_INT32: "i", DT_INT64: "q", DT_HALF: "e"}.get(dt)
-        if fmt is None:
-            return []
-        size = struct.calcsize(fmt)
-        return list(struct.unpack(f"<{len(t.tensor_content) // size}{fmt}", t.tensor_content))
-    if dt == DT_FLOAT:
-        return list(t.float_val)
-    if dt == DT_DOUBLE:
-        return list(t.double_val)
-    if dt == DT_INT32:
-        return list(t.int_val)
-    if dt == DT_INT64:
-        return list(t.int64_val)
-    if dt == DT_HALF:
-        return [struct.unpack("<e", struct.pack("<H", h))[0] for h in t.half_val]
-    return []
-
-
-def _rebin(edges: list, counts: list):
-    if len(counts) <= MAX_BINS:
-        return edges, counts
-    k = -(-len(counts) // MAX_BINS)
-    new_c = [sum(counts[i:i + k]) for i in range(0, len(counts), k)]
-    new_e = edges[::k]
-    if len(new_e) < len(new_c) + 1:
-        new_e.append(edges[-1])
-    else:
-        new_e[-1] = edges[-1]
-    return new_e, new_c
-
-
-def histogram_from_proto(h):
-    """(counts, edges) of a TensorBoard HistogramProto (only right bucket limits are stored: an
-    empty first bucket gives the left edge, as tensorboardX writes them; else `min` does)."""
-    limits = [float(x) for x in h.bucket_limit]
-    counts = [float(c) for c in h.bucket]
-    if not counts or len(limits) != len(counts):
-        return None
-    if len(counts) > 1 and counts[0] == 0:
-        left, limits, counts = limits[0], limits[1:], counts[1:]
-    else:
-        left = float(h.min)
-    # TF's last bucket ends at DBL_MAX: end it at the data's max
-    if limits[-1] > 1e300 and float(h.max) < limits[-1]:
-        limits[-1] = max(float(h.max), limits[-2] + 1e-12 if len(limits) > 1 else left + 1.0)
-    if limits[0] < -1e300:
-        limits[0] = float(h.min)
-    edges = [left] + limits
-    for i in range(1, len(edges)):
-        if edges[i] <= edges[i - 1]:
-            step = abs(edges[i - 1]) * 1e-9 or 1e-9
-            edges[i] = edges[i - 1] + step
-    edges, counts = _rebin(edges, counts)
-    return [int(c) if c.is_integer() else c for c in counts], edges
-
-
-def histogram_from_tensor(values: list):
-    """(counts, edges) of a TF2 histogram tensor: rows [left, right, count]."""
-    if not values or len(values) % 3:
-        return None
-    rows = [values[i:i + 3] for i in range(0, len(values), 3)]
-    edges = [float(rows[0][0])] + [float(r[1]) for r in rows]
-    counts = [float(r[2]) for r in rows]
-    for i in range(1, len(edges)):
-        if edges[i] <= edges[i - 1]:
-            edges[i] = edges[i - 1] + (abs(edges[i - 1]) * 1e-9 or 1e-9)
-    edges, counts = _rebin(edges, counts)
-    return [int(c) if c.is_integer() else c for c in counts], edges
-
-
-def convert_value(v, plugins: dict):
-    """A history value (float, eventlog.Image/Histogram/Video) of a Summary.Value, or None to skip."""
-    from .media import Histogram, Image
-
-    kind = v.WhichOneof("value")
-    if kind == "simple_value":
-        return float(v.simple_value)
-    if kind == "image":
-        return Image._from_encoded(v.image.encoded_image_string)
-    if kind == "histo":
-        hb = histogram_from_proto(v.histo)
-        return Histogram(np_histogram=hb) if hb else None
-    if kind == "tensor":
-        plugin = v.metadata.plugin_data.plugin_name if v.HasField("metadata") else ""
-        if plugin:
-            plugins[v.tag] = plugin
-        else:
-            plugin = plugins.get(v.tag, "")
-        t = v.tensor
-        if plugin == "scalars" or (not plugin and t.dtype in (DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_HALF)
-                                   and not t.tensor_shape.dim):
-            vals = _tensor_values(t)
-            return float(vals[0]) if len(vals) == 1 else None
-        if plugin == "histograms":
-            hb = histogram_from_tensor(_tensor_values(t))
-            return Histogram(np_histogram=hb) if hb else None
-        if plugin == "images" and t.dtype == DT_STRING and len(t.string_val) >= 3:
-            return Image._from_encoded(t.string_val[2])
-    return None
 
 
 # ------------------------------------------------------------------ follow
@@ -427,7 +195,7 @@ class TensorBoardSync:
     def poll(self, final: bool = False) -> None:
         with self._state:
             if self.Event is None:
-                self.Event = _event_class()
+                self.Event = event_class()
                 if self.Event is None:
                     raise RuntimeError("reading TensorBoard event files needs the tensorboard or tensorboardX "
                                        "package: pip install 'evlog[tensorboard]'")
