@@ -173,3 +173,9 @@ class ArtifactNotFoundError(ArtifactError, LookupError):
 
 class ArtifactIntegrityError(Error, OSError):
     """A file of an artifact does not have the SHA-256 its manifest names (changed, truncated or corrupt)."""
+
+
+# ----------------------------------------------------------------------------- interop (issue 18)
+class ImportSourceError(UsageError):
+    """`evlog import` cannot read a source as asked (not a run folder of that tracker, a missing
+    optional package, an id taken by another source); the message names the source and the fix."""
