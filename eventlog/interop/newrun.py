@@ -275,12 +275,14 @@ class ImportedRun:
                                 "source": "log", "program": prog}, start_time)
         self._ended = False
 
-    def finish(self, exit_code: int, end_time: Optional[float] = None, error: Optional[Dict[str, str]] = None) -> None:
-        """End the session as finish() does: the whole summary, then the `exit` record (runtime from the times)."""
+    def finish(self, exit_code: int, end_time: Optional[float] = None, error: Optional[Dict[str, str]] = None,
+               interrupted: bool = False) -> None:
+        """End the session as finish() does: the whole summary, then the `exit` record (runtime from the times;
+        `interrupted`: the source says the run was stopped, e.g. MLflow's KILLED)."""
         end = self._when(end_time)
         self._append("summary", {"update": self._summary}, end)
         self._append("exit", {"exit_code": int(exit_code), "runtime": max(0.0, end - self._session_start),
-                              "interrupted": False, "error": error}, end)
+                              "interrupted": bool(interrupted), "error": error}, end)
         self._ended = True
 
 

@@ -286,3 +286,25 @@ class EventFile:
                 self.torn_bytes = max(0, os.path.getsize(self.path) - tail.offset)
             except OSError:
                 pass
+
+
+def first_event(path, Event):  # noqa: N803
+    """The first Event of a file (its writer's file_version event, with the start time), or None."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(12)
+            if len(header) < 12 or masked_crc(header[:8]) != struct.unpack_from("<I", header, 8)[0]:
+                return None
+            (length,) = struct.unpack_from("<Q", header, 0)
+            if length > MAX_RECORD:
+                return None
+            payload = f.read(length)
+            crc = f.read(4)
+    except OSError:
+        return None
+    if len(payload) < length or len(crc) < 4 or masked_crc(payload) != struct.unpack("<I", crc)[0]:
+        return None
+    try:
+        return Event.FromString(payload)
+    except Exception:  # noqa: BLE001
+        return None
