@@ -501,17 +501,19 @@ class LogWriter:
                 return
 
     def _write_chunk(self, chunk: _Chunk) -> None:
-        """A chunk that leaves the frame open goes to the journal (one checksummed entry, kept in
-        memory for the frame); one that finishes it makes the frame of everything since the last,
-        written to the segment, after which the journal is emptied."""
-        if not chunk.end:
-            if chunk.data:
-                if not self._frame_parts:
-                    self._frame_first_seq = chunk.first_seq
+        """Every chunk goes to the journal first (one checksummed entry, kept in memory for the
+        frame), so it is in the OS while its frame is compressed; one that finishes the frame then
+        makes the frame of everything since the last, written to the segment, after which the
+        journal is emptied."""
+        if chunk.data:
+            if not self._frame_parts:
+                self._frame_first_seq = chunk.first_seq
+            _write_all(self._jfd, journal_entry(chunk.data))
+            self._journal_len += 1
+            self._jdirty = True
+            if not chunk.end:
                 self._frame_parts.append(chunk.data)
-                _write_all(self._jfd, journal_entry(chunk.data))
-                self._journal_len += 1
-                self._jdirty = True
+        if not chunk.end:
             return
         if self._frame_parts:
             first_seq = self._frame_first_seq
