@@ -8,6 +8,7 @@ is measured only when it is installed (`pip install wandb`).
 
     python bench/crash.py                               # rates 10 .. 100,000 steps/s, 3 repetitions
     python bench/crash.py --rates 1000,2500 --reps 5 --tools evlog --json out.json
+    python bench/crash.py --tools evlog --fsync write     # what the fsync policy costs in losses
 
 This is not a test: nothing here fails on a number; it prints the table.
 """
@@ -213,6 +214,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="time from init() to the kill")
     ap.add_argument("--tools", default="evlog,wandb")
     ap.add_argument("--kills", default=",".join(KILLS))
+    ap.add_argument("--fsync", help="EVLOG_FSYNC for the evlog runs (off, frame, write, seconds)")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--rate", type=float, help=argparse.SUPPRESS)
@@ -225,6 +227,8 @@ def main(argv=None) -> int:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVLOG_", "WANDB_"))}
     env["EVLOG_SILENT"] = "true"
+    if a.fsync:
+        env["EVLOG_FSYNC"] = a.fsync
     tools = [t for t in a.tools.split(",") if t == "evlog" or installed(t, env)]
     rates = [float(r) for r in a.rates.split(",")]
     kills = a.kills.split(",")
