@@ -112,6 +112,7 @@ def verify_cmd(paths: Tuple[str, ...]) -> None:
 
 
 from .export import export_cmd  # noqa: E402
+from .importcmd import import_group  # noqa: E402
 from .login import login  # noqa: E402  (the other command modules import nothing from here)
 from .runs import runs as _runs_group  # noqa: E402
 from .server import server  # noqa: E402
@@ -122,6 +123,7 @@ main.add_command(login)
 main.add_command(_sync_command)
 main.add_command(_runs_group)
 main.add_command(export_cmd)
+main.add_command(import_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -204,6 +204,11 @@ class ImportedRun:
             self._summary.update(norm)
 
     @property
+    def last_step(self) -> Optional[int]:
+        """The step of the last history row written (None before the first)."""
+        return self._step
+
+    @property
     def current_summary(self) -> Dict[str, Any]:
         """The run's summary so far (history folded as the metric definitions say, then summary records)."""
         return self._summary

@@ -1,0 +1,80 @@
+"""`evlog import SOURCE ...`: runs of other trackers into evlog run folders (eventlog/interop/), one
+thin subcommand per source. Each prints what it did at the end; a second import of the same source
+run is a skip, never a duplicate."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional, Tuple
+
+import click
+
+from eventlog import Error
+
+USAGE_EXIT = 2
+PROGRESS_MIN_BYTES = 1 << 20  # smaller imports end before a bar would say anything
+
+
+def _dir_option(f):
+    return click.option("--dir", "root_dir", metavar="DIR", default=None,
+                        help="Write the runs under DIR/evlog/ (default: $EVLOG_DIR, else the current folder).")(f)
+
+
+def root_of(root_dir: Optional[str]) -> str:
+    return root_dir or os.environ.get("EVLOG_DIR") or os.getcwd()
+
+
+def print_report(report, root: str) -> None:
+    """The end summary: counts, skips with their reasons, warnings; then how to upload the runs."""
+    for line in report.lines():
+        click.echo(line)
+    if report.runs:
+        from eventlog.sysinfo import shell_quote
+
+        click.echo(f"upload them with: evlog sync {shell_quote(os.path.join(root, 'evlog'))}")
+
+
+def fail(message: str) -> "click.exceptions.Exit":
+    click.echo(f"evlog: {message}", err=True)
+    return click.exceptions.Exit(USAGE_EXIT)
+
+
+@click.group(name="import")
+def import_group() -> None:
+    """Bring runs in from another tracker (wandb, TensorBoard, MLflow) as evlog runs."""
+
+
+@import_group.command(name="wandb")
+@click.argument("paths", nargs=-1, required=False)
+@_dir_option
+@click.option("--project", default=None, help="Project of the imported runs (default: each wandb run's own).")
+@click.option("--entity", default=None, help="Entity of the imported runs (default: the server's default for you).")
+@click.option("--from-server", "from_server", metavar="ENTITY/PROJECT", default=None,
+              help="Read the runs of a wandb project through wandb's public API (needs WANDB_API_KEY).")
+def wandb_cmd(paths: Tuple[str, ...], root_dir: Optional[str], project: Optional[str], entity: Optional[str],
+              from_server: Optional[str]) -> None:
+    """Import wandb runs: PATH is a run folder (wandb/run-*/, wandb/offline-run-*/), a run-<id>.wandb
+    file, a wandb/ folder, or a folder holding one. History at its steps, config, summary, name,
+    notes, tags, group, job_type, times, exit code, console output, media, saved files and
+    define_metric definitions; a damaged .wandb file is read around the damage (reported)."""
+    from eventlog.interop import wandb_import
+
+    root = root_of(root_dir)
+    if not paths and not from_server:
+        raise fail("evlog import wandb: give a wandb run folder (or a wandb/ folder), or --from-server ENTITY/PROJECT")
+    try:
+        if from_server:
+            from eventlog.interop.wandb_server import import_from_server
+
+            report = import_from_server(from_server, root, project=project, entity=entity)
+        else:
+            report = None
+        if paths:
+            total = wandb_import.total_bytes(paths)
+            with click.progressbar(length=total, label="importing wandb runs", file=sys.stderr,
+                                   hidden=total < PROGRESS_MIN_BYTES) as bar:
+                report = wandb_import.import_wandb(paths, root, project=project, entity=entity, report=report,
+                                                   progress=bar.update)
+    except Error as exc:
+        raise fail(str(exc))
+    print_report(report, root)
