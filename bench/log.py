@@ -361,7 +361,8 @@ def main(argv=None) -> int:
     env_sinks = bench_env(cache, sinks=None)
     if a.fsync:
         env["EVLOG_FSYNC"] = env_sinks["EVLOG_FSYNC"] = a.fsync
-    results = {"n": a.n, "peer_n": a.peer_n, "fsync": a.fsync or "off", "python": sys.version.split()[0], "cpus": os.cpu_count(),
+    results = {"n": a.n, "peer_n": a.peer_n, "fsync": a.fsync or "off", "python": sys.version.split()[0],
+               "cpus": os.cpu_count(),
                "date": time.strftime("%Y-%m-%d %H:%M")}
     print(f"evlog bench/log.py: N={a.n:,} (peers {a.peer_n:,}), Python {results['python']}, "
           f"{results['cpus']} CPUs, {results['date']}", flush=True)

@@ -114,7 +114,8 @@ class LogWriter:
     as a checksummed frame, and a `recovery` record says what was cut and kept.
     `commit_interval`: the longest a record waits before it is written (None: records are written
     only with their finished frame, the frame boundaries being flush() calls and the bounds);
-    `flush_interval`: the longest a frame stays open; `fsync`: see `check_fsync` (`fsync_frames=True` is `fsync="frame"`).
+    `flush_interval`: the longest a frame stays open; `fsync`: see `check_fsync`
+    (`fsync_frames=True` is `fsync="frame"`).
     `first_seq` is the seq the log begins at when the folder holds no record and no segment header
     yet (default 0; a run resumed from the server continues its seq there); ignored otherwise.
     """
@@ -139,7 +140,8 @@ class LogWriter:
             raise UsageError(f"flush_interval must be a positive number of seconds, got {flush_interval!r}")
         if commit_interval is not None and (not isinstance(commit_interval, (int, float))
                                             or not 0 <= commit_interval <= 1):
-            raise UsageError(f"commit_interval must be None or a number of seconds from 0 to 1, got {commit_interval!r}")
+            raise UsageError(f"commit_interval must be None or a number of seconds from 0 to 1, "
+                             f"got {commit_interval!r}")
         fsync_policy = check_fsync("frame" if fsync_frames and fsync is None else fsync)
         if not isinstance(frame_bytes, int) or frame_bytes < 1:
             raise UsageError(f"frame_bytes must be a positive int, got {frame_bytes!r}")

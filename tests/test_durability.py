@@ -23,6 +23,8 @@ from eventlog.inspect import verify
 from eventlog.segment import JOURNAL_NAME, LOG_DIR, Frame, journal_entry, list_segments, read_header, scan
 from eventlog.writer import DEFAULT_COMMIT_INTERVAL
 from test_run_support import ev  # noqa: F401 - the fixture
+from test_server_support import backend, pg_cluster, srv  # noqa: F401 - the fixtures
+from test_server_sync import evlog_sync, sync_env
 
 RATE = 400  # steps/s: slow enough for a loaded machine, fast enough that 1 s of buffering loses ~400
 # What a kill may lose: the records of 100 ms, 200x the 0.5 ms commit interval (slack for a loaded
@@ -133,6 +135,19 @@ def test_journal_of_a_killed_run_is_framed_by_the_next_writer(tmp_path):
     assert result.exit_code == 0 and f"{len(after)} records" in result.output
 
 
+def test_a_killed_runs_journal_reaches_the_server_through_evlog_sync(srv, tmp_path):  # noqa: F811
+    """The HTTP sink reads through the same reader: what the kill left in the journal is uploaded."""
+    run, _ = _kill_run(tmp_path, "process", 0.6)
+    local = _history_steps(run)
+    assert len(local) > _framed(run) - 1, "the kill left nothing in the journal"
+    user, key = srv.user()
+    out = evlog_sync(str(run), env=sync_env(tmp_path, srv.url, key))
+    assert out.returncode == 0, out.stderr + out.stdout
+    run_id = read_header(run / LOG_DIR / list_segments(run / LOG_DIR)[0][1]).run_id
+    got = srv.run(user, "durability", run_id, key).json()
+    assert got["history_rows"] == len(local)
+
+
 def test_frames_are_written_whole_with_their_content_size(tmp_path):
     """Segments stay what the server ingests as a records body (frames declaring their content
     size, the header frame skipped): the journal changes nothing there."""
@@ -191,7 +206,8 @@ def test_journal_records_already_in_a_frame_are_not_read_twice(tmp_path):
         for rec in _records(5):
             w.append(rec[1], rec[3], when=rec[2])
     (tmp_path / LOG_DIR / JOURNAL_NAME).write_bytes(
-        journal_entry(b"".join(msgpack.packb(r) for r in _records(5)[2:])) + journal_entry(msgpack.packb(_records(1, 5)[0])))
+        journal_entry(b"".join(msgpack.packb(r) for r in _records(5)[2:]))
+        + journal_entry(msgpack.packb(_records(1, 5)[0])))
     reader = LogReader(tmp_path)
     assert [r.seq for r in reader.records()] == [0, 1, 2, 3, 4, 5] and reader.damage == []
     with LogWriter(tmp_path, RUN_ID) as w:
