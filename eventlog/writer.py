@@ -213,9 +213,16 @@ class LogWriter:
     def _acquire_lock(self) -> int:
         path = self.log_dir / LOCK_NAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        # readers probe the lock with a shared flock held for microseconds (reader.writer_active):
+        # a few retries tell such a probe from a writer, which holds it for its whole life
+        for attempt in range(20):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt < 19:
+                    time.sleep(0.005)
+        else:
             os.close(fd)
             raise WriterLockedError(
                 f"run folder {self.folder} is already being written by {_lock_holder(path)}; "

@@ -262,3 +262,27 @@ def test_bad_evlog_fsync_is_refused_naming_the_variable(ev, monkeypatch, value):
     with pytest.raises(UsageError, match="fsync"):
         LogWriter(Path(os.getcwd()) / "w", RUN_ID, fsync=value)
     shutil.rmtree(Path(os.getcwd()) / "w", ignore_errors=True)
+
+
+def test_readers_probing_the_lock_never_refuse_a_writer(tmp_path):
+    """Readers test the writer's flock with a shared lock of their own; a writer opening meanwhile
+    must still get the folder."""
+    import sys
+
+    with LogWriter(tmp_path, RUN_ID):
+        pass
+    code = ("import sys, time; from eventlog.reader import writer_active\n"
+            "end = time.monotonic() + 60; seen = set()\n"
+            "while time.monotonic() < end and not (sys.stdin.closed):\n"
+            "    seen.add(writer_active(sys.argv[1]))\n"
+            "    if len(seen) == 2: print('both', flush=True); seen.add(None)\n")
+    prober = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / LOG_DIR)], stdout=subprocess.PIPE,
+                              env=subprocess_env())
+    try:
+        for _ in range(100):
+            with LogWriter(tmp_path, RUN_ID) as w:
+                w.append("a", {})
+        assert prober.stdout.readline().strip() == b"both", "the probe did not race with the writers"
+    finally:
+        prober.kill()
+        prober.wait()
