@@ -15,6 +15,7 @@ BUILTIN: Dict[str, str] = {
     "tensorboard": "eventlog.sinks.tensorboard:TensorBoardSink",
     "jsonl": "eventlog.sinks.jsonl:JsonlSink",
     "http": "eventlog.sinks.http:HttpSink",
+    "mlflow": "eventlog.sinks.mlflow:MlflowSink",
 }
 
 
