@@ -156,10 +156,14 @@ class ImportedRun:
         """`data` normalised as log() does (media values stored, a `files` record for new files);
         a value log() would refuse is left out and reported."""
         from ..media import MediaBatch, store
-        from ..values import normalize_log_value
+        from ..values import FAST_TYPES, INT_MAX, INT_MIN, normalize_log_value
 
         out, batch = {}, MediaBatch()
         for k, v in data.items():
+            t = type(v)
+            if (t in FAST_TYPES or (t is int and INT_MIN <= v <= INT_MAX)) and type(k) is str and k:
+                out[k] = v  # a plain value, as log()'s fast path takes it
+                continue
             try:
                 if not isinstance(k, str) or not k:
                     raise LogValueError(f"key {k!r} is not a non-empty str")

@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 from ..errors import ImportSourceError
 from .newrun import ImportedRun, ImportReport, derived_run_id, find_imported, imported_source
 from .wandb_log import TransactionLog
-from .wandb_values import INTERNAL_KEYS, MediaConverter, del_path, item_path, item_value, items_dict, set_path
+from .wandb_values import (INTERNAL_KEYS, MediaConverter, Raw, decode_raw, del_path, item_path, item_value,
+                           items_dict, set_path)
 
 _RUN_DIR = re.compile(r"^(?:offline-)?run-(\d{8}_\d{6})-(.+)$")
 _WANDB_FILES = {"requirements.txt", "wandb-metadata.json", "config.yaml", "wandb-summary.json", "output.log",
@@ -150,7 +151,11 @@ class _Session:
         elif kind == "summary":
             s = self.imp.summary
             for it in rec.summary.update:
-                set_path(s, item_path(it), item_value(it))
+                nk = it.nested_key
+                if len(nk) == 1:
+                    s[nk[0]] = Raw(it.value_json) if it.value_json else item_value(it)
+                else:
+                    set_path(s, item_path(it), Raw(it.value_json) if it.value_json else item_value(it))
             for it in rec.summary.remove:
                 del_path(s, item_path(it))
         elif kind == "metric":
@@ -355,7 +360,7 @@ class _RunImport:
         from ..media import is_media_map, media_kind
         from ..values import same_value
 
-        src = {k: v for k, v in self.summary.items() if k not in INTERNAL_KEYS}
+        src = {k: decode_raw(v) for k, v in self.summary.items() if k not in INTERNAL_KEYS}
         skipped: list = []
         src = sess.media.convert(src, skipped)
         cur = run.current_summary

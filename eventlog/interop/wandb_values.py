@@ -16,13 +16,30 @@ class Unsupported(Exception):
     """A wandb value evlog cannot store (a media kind it has not, a missing file): skipped, reported."""
 
 
+def json_value(text: str) -> Any:
+    """A JSON value; numbers (nearly every value of a history row) without the json module's overhead."""
+    if not text:
+        return None
+    c = text[0]
+    if c.isdigit() or c == "-":
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                return float(text)  # JSON's numbers, and wandb's NaN/Infinity/-Infinity
+            except ValueError:
+                pass
+    return json.loads(text)
+
+
 def item_value(item: Any) -> Any:
-    """The value of a history/summary/config item: its typed field (newer wandb), else its JSON."""
-    which = item.WhichOneof("value") if "value" in type(item).DESCRIPTOR.oneofs_by_name else None
-    if which is None:
-        text = item.value_json
-        return json.loads(text) if text else None
-    if which == "none":
+    """The value of a history/summary/config item: its JSON (value_json), else the typed field that
+    newer wandb versions may set instead."""
+    text = item.value_json
+    if text:
+        return json_value(text)
+    which = item.WhichOneof("value") if type(item).DESCRIPTOR.oneofs_by_name.get("value") is not None else None
+    if which is None or which == "none":
         return None
     if which == "json":
         return json.loads(item.json)
@@ -30,7 +47,8 @@ def item_value(item: Any) -> Any:
 
 
 def item_path(item: Any) -> List[str]:
-    return list(item.nested_key) if len(item.nested_key) else [item.key]
+    nk = item.nested_key
+    return list(nk) if nk else [item.key]
 
 
 def set_path(out: Dict[str, Any], path: List[str], value: Any) -> None:
@@ -54,8 +72,25 @@ def del_path(out: Dict[str, Any], path: List[str]) -> None:
 def items_dict(items: Iterable[Any]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for it in items:
-        set_path(out, item_path(it), item_value(it))
+        nk = it.nested_key
+        if len(nk) == 1:
+            out[nk[0]] = item_value(it)
+        else:
+            set_path(out, list(nk) if nk else [it.key], item_value(it))
     return out
+
+
+class Raw(str):
+    """A value's JSON text, decoded only if it is still in the summary at the end (wandb writes a
+    summary record per row)."""
+
+
+def decode_raw(v: Any) -> Any:
+    if type(v) is Raw:
+        return json_value(v)
+    if isinstance(v, dict):
+        return {k: decode_raw(x) for k, x in v.items()}
+    return v
 
 
 def is_wandb_media(v: Any) -> bool:
