@@ -8,18 +8,17 @@ import hashlib
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import textwrap
 import time
-import zlib
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
-pytest.importorskip("wandb.proto.wandb_internal_pb2")
+if not any((Path(p) / "wandb" / "proto" / "wandb_internal_pb2.py").is_file() for p in sys.path if p):
+    pytest.skip("the wandb package is not installed (pip install 'evlog[wandb-import]')", allow_module_level=True)
 
 from eventlog import LogReader  # noqa: E402
 from eventlog.server.testing import SERVER_BOOT  # noqa: E402
@@ -92,12 +91,13 @@ def evlog(*args: str, env: Dict[str, str] = None) -> subprocess.CompletedProcess
 
 
 # ---------------------------------------------------------------- an independent .wandb reader
-def wandb_records(path: Path) -> List[Any]:
-    """(start, end, record) of the whole records of a .wandb file, up to the first bad chunk: written from the
-    LevelDB log format here, independent of eventlog/interop/wandb_log.py."""
+# Run in a subprocess: the pytest process never imports the real wandb (tests elsewhere may route
+# `import wandb` to evlog). Written from the LevelDB log format here, independent of
+# eventlog/interop/wandb_log.py; it stops at the first bad chunk.
+WANDB_DUMP = textwrap.dedent('''
+    import json, struct, sys, zlib
     from wandb.proto import wandb_internal_pb2
-
-    data = path.read_bytes()
+    data = open(sys.argv[1], "rb").read()
     assert data[:4] == b":W&B"
     out, pos, parts, start = [], 7, b"", 7
     while pos + 7 <= len(data):
@@ -116,18 +116,26 @@ def wandb_records(path: Path) -> List[Any]:
         if kind in (1, 4):
             rec = wandb_internal_pb2.Record()
             rec.ParseFromString(parts)
-            out.append((start, pos, rec))
-    return out
+            kind_ = rec.WhichOneof("record_type")
+            step = ts = None
+            if kind_ == "history":
+                items = {it.nested_key[0] if len(it.nested_key) else it.key: it.value_json for it in rec.history.item}
+                step, ts = rec.history.step.num, json.loads(items["_timestamp"])
+            out.append([start, pos, kind_, step, ts])
+    print(json.dumps(out))
+''')
+
+
+def wandb_records(path: Path) -> List[list]:
+    """[start, end, record type, history step, _timestamp] of each whole record of a .wandb file."""
+    out = subprocess.run([sys.executable, "-c", WANDB_DUMP, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def wandb_rows(path: Path) -> Dict[int, float]:
     """step -> _timestamp of the history records of a .wandb file (independent reader)."""
-    rows = {}
-    for _, _, rec in wandb_records(path):
-        if rec.WhichOneof("record_type") == "history":
-            items = {it.nested_key[0] if len(it.nested_key) else it.key: it.value_json for it in rec.history.item}
-            rows[rec.history.step.num] = json.loads(items["_timestamp"])
-    return rows
+    return {step: ts for _, _, kind, step, ts in wandb_records(path) if kind == "history"}
 
 
 def records(folder: Path) -> list:
@@ -360,10 +368,10 @@ def test_damaged_bytes_are_skipped_and_reported_and_reading_goes_on(sources, tmp
     all_steps = sorted(wandb_rows(src))
     assert steps < set(all_steps)
     # rows written after the second damaged block are all there: reading went on at the next block
-    late = {rec.history.step.num for start, _, rec in whole if start >= 65536 and rec.WhichOneof("record_type") == "history"}
+    late = {step for start, _, kind, step, _ in whole if start >= 65536 and kind == "history"}
     assert late and late <= steps
     # and so are the rows before the first damage
-    early = {rec.history.step.num for _, end, rec in whole if end < 10_000 and rec.WhichOneof("record_type") == "history"}
+    early = {step for _, end, kind, step, _ in whole if end < 10_000 and kind == "history"}
     assert early and early <= steps
     assert recs[-1].type == "exit" and recs[-1].body["exit_code"] == 3
     assert evlog("verify", str(folder)).returncode == 0
@@ -426,3 +434,18 @@ def test_an_imported_run_syncs_to_an_evlog_server(full_import, tmp_path):
     finally:
         h.proc.stop()
         h.close()
+
+
+def test_progress_is_told_every_byte_read(sources, tmp_path):
+    code = textwrap.dedent(f'''
+        import json
+        from eventlog.interop.wandb_import import import_wandb, total_bytes
+        calls = []
+        report = import_wandb([{str(sources["full_dir"])!r}], {str(tmp_path)!r}, progress=calls.append)
+        print(json.dumps([sum(calls), len(calls), total_bytes([{str(sources["full_dir"])!r}]), report.rows]))
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    told, calls, total, rows = json.loads(out.stdout)
+    assert told == total == next(sources["full_dir"].glob("*.wandb")).stat().st_size
+    assert calls > 1 and rows == 300  # told as it goes, not once at the end
