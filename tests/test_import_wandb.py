@@ -37,7 +37,9 @@ FULL = textwrap.dedent('''
             run.log({"val/loss": 0.5 - i * 0.001, "epoch": i // 50})
     img = np.zeros((8, 8, 3), np.uint8)
     img[2:4] = 200
-    run.log({"img": wandb.Image(img, caption="cap"), "hist": wandb.Histogram(np.arange(100))})
+    run.log({"img": wandb.Image(img, caption="cap"), "hist": wandb.Histogram(np.arange(100)),
+             "imgs": [wandb.Image(img), wandb.Image(255 - img)],
+             "tab": wandb.Table(columns=["a", "b"], data=[[1, "x"], [2.5, None]])})
     run.summary["best"] = 42
     print("to stderr", file=sys.stderr)
     open("saved.txt", "w").write("saved content")
@@ -255,6 +257,13 @@ def test_media_are_stored_as_log_stores_them(sources, full_import):
     announced = [r for r in recs if r.type == "files" and any(f["path"] == img["path"] for f in r.body["files"])]
     assert announced and announced[0].seq < row.seq
     assert hist["_type"] == "histogram" and sum(hist["counts"]) == 100 and len(hist["bins"]) == len(hist["counts"]) + 1
+    imgs = row.body["data"]["imgs"]
+    assert [m["_type"] for m in imgs] == ["image", "image"] and imgs[0]["sha256"] != imgs[1]["sha256"]
+    assert imgs[0]["sha256"] == img["sha256"]  # the same pixels: one file (so 4 files: 3 media and saved.txt)
+    assert all((folder / m["path"]).is_file() for m in imgs)
+    tab = row.body["data"]["tab"]
+    assert tab["_type"] == "table" and tab["columns"] == ["a", "b"] and tab["nrows"] == 2
+    assert json.loads((folder / tab["path"]).read_text())["data"] == [[1, "x"], [2.5, None]]
 
 
 def test_saved_files_are_copied(full_import):
@@ -271,7 +280,7 @@ def test_the_imported_run_verifies_clean(full_import):
 
 
 def test_the_end_summary_counts_what_was_imported(full_import):
-    assert "imported 1 run, 300 history rows, 2 files" in full_import["out"]
+    assert "imported 1 run, 300 history rows, 4 files" in full_import["out"]
     assert "evlog sync" in full_import["out"]
 
 
@@ -449,3 +458,14 @@ def test_progress_is_told_every_byte_read(sources, tmp_path):
     told, calls, total, rows = json.loads(out.stdout)
     assert told == total == next(sources["full_dir"].glob("*.wandb")).stat().st_size
     assert calls > 1 and rows == 300  # told as it goes, not once at the end
+
+
+def test_output_log_is_the_console_output_of_a_log_without_output_records(sources, tmp_path):
+    run_dir = tmp_path / sources["resumed_dirs"][0].name  # that program printed nothing
+    _copy_run(sources["resumed_dirs"][0], run_dir)
+    (run_dir / "files" / "output.log").write_text("written by an older wandb\nline two\n")
+    out = evlog("import", "wandb", str(run_dir), "--dir", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    [folder] = imported(tmp_path / "out")
+    texts = [(r.body["stream"], r.body["text"]) for r in records(folder) if r.type == "output"]
+    assert texts == [("stdout", "written by an older wandb\nline two\n")]
