@@ -45,9 +45,10 @@ from .mlflow_map import (
 URI_VARS = ("EVLOG_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI")
 DEFAULT_EXPERIMENT = "uncategorized"  # a run without a project, as the HTTP sink names it
 # MLflow's client retries a request up to 7 times over minutes; the syncer retries too, so each
-# request gives up sooner (set only where the environment does not say otherwise).
+# request gives up sooner. And the client prints "View run ... at" on the program's terminal when a run
+# ends: not from a sink. Set only where the environment does not say otherwise.
 CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "60", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
 

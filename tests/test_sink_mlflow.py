@@ -340,6 +340,7 @@ def test_live_run_with_the_sink_switched_on(tmp_path, mlflow_server, client):
     env = sink_env(uri, EVLOG_SILENT="true", EVLOG_FINISH_TIMEOUT="180")
     done = subprocess.run([PY, "live.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "View run" not in done.stdout + done.stderr  # MLflow's client prints nothing on the program's terminal
     run_id = re.search(r"RUN (\S+)", done.stdout).group(1)
     folder = sorted((tmp_path / "evlog").glob(f"run-*-{run_id}"))[0]
     assert cursor_file(folder, "mlflow")["closed"] == FINISHED  # the run's own syncer delivered it
