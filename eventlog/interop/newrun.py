@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from ..errors import ImportSourceError, LogValueError
+from ..errors import Error, ImportSourceError, LogValueError
 from ..names import ID_RE
 from ..runfolder import PREFIX, folder_name, run_root, scan_runs
 
@@ -126,8 +126,13 @@ class ImportedRun:
         self._writer = LogWriter(self._partial, self.run_id)
         self._writer.append("run", self._body, when=self.start_time)
         if self._config:
-            self._config = normalize(self._config)
-            self._writer.append("config", {"update": self._config}, when=self.start_time)
+            try:
+                self._config = normalize(self._config)
+            except Error as exc:
+                self.report.skip(f"{self.run_id} config", str(exc))
+                self._config = {}
+            if self._config:
+                self._writer.append("config", {"update": self._config}, when=self.start_time)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -222,7 +227,11 @@ class ImportedRun:
         """A `config` record (keys and values stored as init(config=) stores them)."""
         from ..runconfig import normalize
 
-        norm = normalize(update) if update else {}
+        try:
+            norm = normalize(update) if update else {}
+        except Error as exc:  # keys init(config=) refuses too (colliding, of odd types)
+            self.report.skip(f"{self.run_id} config update", str(exc))
+            return
         remove = [k for k in remove if k in self._config and k not in norm]
         if not norm and not remove:
             return
@@ -242,7 +251,6 @@ class ImportedRun:
     def metric(self, name: str, **definition: Any) -> None:
         """A `metric` record as define_metric() writes it (`overwrite=False` merges with the earlier
         definition of `name`, as define_metric does); a definition it would refuse is reported."""
-        from ..errors import Error
         from ..metricdefs import MetricFold, check_definition, merge_definition
 
         overwrite = definition.pop("overwrite", None)
