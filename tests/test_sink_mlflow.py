@@ -373,3 +373,15 @@ def test_mlflow_names_and_limits():
     assert len(long_a) == 250 and long_a != long_b and long_a.startswith("k" * 241 + "~")
     assert clip("x" * 10, 10) == ("x" * 10, False) and clip("x" * 11, 10) == ("x" * 7 + "...", True)
     assert flat_config({"a": {"b": {"c": 1}}, "e": {}}) == {"a/b/c": 1, "e": {}}
+
+
+def test_unreachable_server_is_noted_as_retrying_and_the_sync_fails(tmp_path):
+    from server.testing import free_port
+
+    folder = make_run(tmp_path / "run", "mlfdown", "p", steps=2)
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    done = evlog("sync", "--sink", "mlflow", str(folder), env=sink_env(uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"))
+    assert done.returncode == 1 and f"FAILED {folder}" in done.stdout + done.stderr
+    cf = cursor_file(folder, "mlflow")
+    assert cf["retrying"]["reason"] == f"cannot reach {uri} (MlflowException)"  # what finish() waits on
+    assert cf["cursor"]["seq"] == 0 and cf["error"]
