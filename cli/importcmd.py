@@ -13,6 +13,7 @@ from eventlog import Error
 
 USAGE_EXIT = 2
 PROGRESS_MIN_BYTES = 1 << 20  # smaller imports end before a bar would say anything
+PROGRESS_MIN_RUNS = 10        # MLflow: fewer runs than this get no bar
 
 
 def _dir_option(f):
@@ -77,4 +78,60 @@ def wandb_cmd(paths: Tuple[str, ...], root_dir: Optional[str], project: Optional
                                                    progress=bar.update)
     except Error as exc:
         raise fail(str(exc))
+    print_report(report, root)
+
+
+@import_group.command(name="tensorboard")
+@click.argument("logdir")
+@_dir_option
+@click.option("--project", default=None, help="Project of the imported runs (default: LOGDIR's folder name).")
+def tensorboard_cmd(logdir: str, root_dir: Optional[str], project: Optional[str]) -> None:
+    """Import TensorBoard logs: each folder under LOGDIR holding event files (*.tfevents.*, from
+    TensorBoard/tf, tensorboardX, torch or Keras) is a run, named by its path under LOGDIR. Scalars at
+    their steps, histograms and images as media, wall times kept, add_hparams as the config; a torn or
+    damaged event file is read up to the damage (reported)."""
+    from eventlog.interop import tb_import
+
+    root = root_of(root_dir)
+    try:
+        total = tb_import.total_bytes(logdir)
+        with click.progressbar(length=total, label="importing TensorBoard runs", file=sys.stderr,
+                               hidden=total < PROGRESS_MIN_BYTES) as bar:
+            report = tb_import.import_tensorboard(logdir, root, project=project, progress=bar.update)
+    except Error as exc:
+        raise fail(str(exc))
+    print_report(report, root)
+
+
+@import_group.command(name="mlflow")
+@click.option("--tracking-uri", "tracking_uri", metavar="URI", default=None,
+              help="The MLflow tracking server or store (default: $MLFLOW_TRACKING_URI).")
+@click.option("--experiment", default=None, metavar="NAME", help="Only this experiment (a name or id; default: all).")
+@_dir_option
+def mlflow_cmd(tracking_uri: Optional[str], experiment: Optional[str], root_dir: Optional[str]) -> None:
+    """Import MLflow runs that have ended: params as the config, every metric's full history at its
+    steps and timestamps, runName/notes/parent/git/user tags, status as the exit code, start/end times,
+    the artifact listing (summary field mlflow.artifacts). The project is the experiment's name."""
+    from eventlog.interop import mlflow_import
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise fail("evlog import mlflow: give --tracking-uri URI (e.g. http://127.0.0.1:5000) or set MLFLOW_TRACKING_URI")
+    root = root_of(root_dir)
+    bars: list = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label="importing MLflow runs", file=sys.stderr,
+                                          hidden=total < PROGRESS_MIN_RUNS))
+            bars[0].__enter__()
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        report = mlflow_import.import_mlflow(uri, root, experiment=experiment, progress=progress)
+    except Error as exc:
+        raise fail(str(exc))
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
     print_report(report, root)

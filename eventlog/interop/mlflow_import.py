@@ -22,13 +22,14 @@ MAX_ARTIFACTS = 10_000  # entries listed per run at most (the rest are counted i
 _INT = re.compile(r"-?\d{1,18}")
 _FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?|-?(inf|nan)", re.IGNORECASE)
 _SEARCH_PAGE = 1000
+PROBE_TIMEOUT = 10.0
 
 
 def param_value(text: str) -> Any:
     """A param as it was before MLflow stored it as text: int, float, bool or None where `str()` of
     one gives exactly this text back; otherwise the text."""
     if _INT.fullmatch(text):
-        return int(text)
+        return int(text) if str(int(text)) == text else text
     if _FLOAT.fullmatch(text):
         x = float(text)
         if text.lower().lstrip("-") in ("inf", "nan") or repr(x) == text or str(x) == text:
@@ -46,6 +47,21 @@ def _client(tracking_uri: str):
         raise ImportSourceError("importing from MLflow needs the mlflow package: pip install 'evlog[mlflow]'") \
             from None
     return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _probe(tracking_uri: str) -> None:
+    """Fail at once when an HTTP tracking server does not answer (MLflow's client retries for minutes)."""
+    from ..errors import ImportSourceError
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        requests.get(tracking_uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT)
+    except requests.RequestException as exc:
+        raise ImportSourceError(f"--tracking-uri {tracking_uri}: no answer from there ({type(exc).__name__}); "
+                                "is the MLflow server running at that address?") from None
 
 
 def _experiments(client, experiment: Optional[str], tracking_uri: str) -> list:
@@ -145,15 +161,24 @@ def _git(system: Dict[str, str]) -> Optional[dict]:
 
 
 def import_mlflow(tracking_uri: str, root_dir: str, *, experiment: Optional[str] = None, report=None,
-                  progress: Optional[Callable[[int, int, str], None]] = None):
+                  progress: Optional[Callable[[int, int], None]] = None):
     """Import the runs of `experiment` (a name or id; all experiments when None) from the MLflow tracking
     server or store at `tracking_uri` into `<root_dir>/evlog/`; runs imported before are skipped.
-    `progress(done, total, name)` is called before each run. Returns the ImportReport."""
+    `progress(done, total)` is called once the runs are listed and after each run. Returns the ImportReport."""
+    from ..errors import ImportSourceError
     from .newrun import ImportReport
 
     report = report if report is not None else ImportReport()
-    client = _client(tracking_uri)
-    exps = _experiments(client, experiment, tracking_uri)
+    _probe(tracking_uri)
+    try:
+        client = _client(tracking_uri)
+        exps = _experiments(client, experiment, tracking_uri)
+    except ImportSourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - MlflowException, connection errors: say where, not a traceback
+        raise ImportSourceError(f"--tracking-uri {tracking_uri}: cannot list the experiments there "
+                                f"({type(exc).__name__}: {str(exc)[:600]}); is it an MLflow tracking server or store?") \
+            from None
     todo = []
     for exp in exps:
         runs = runs_of(client, exp.experiment_id)
@@ -161,12 +186,12 @@ def import_mlflow(tracking_uri: str, root_dir: str, *, experiment: Optional[str]
             report.skip(f"experiment {exp.name!r}", "it has no runs")
         todo.extend((exp, r) for r in runs)
     names = {r.info.run_id: (r.info.run_name or r.data.tags.get("mlflow.runName") or r.info.run_id) for _, r in todo}
+    if progress is not None:
+        progress(0, len(todo))
     for i, (exp, run) in enumerate(todo):
-        if progress is not None:
-            progress(i, len(todo), names[run.info.run_id])
         _import_run(client, tracking_uri, exp, run, names, root_dir, report)
-    if progress is not None and todo:
-        progress(len(todo), len(todo), "")
+        if progress is not None:
+            progress(i + 1, len(todo))
     return report
 
 

@@ -40,19 +40,21 @@ def event_files(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_event_file(p.name))
 
 
-def source_id(logdir: Path, folder: Path) -> str:
-    """What names a TensorBoard run across imports: its path under the log dir and its first event
-    file's name (the writer's start time, host and pid), so a moved log dir is the same source and
-    two log dirs with a `train/` run are not."""
+def source_id(logdir: Path, folder: Path, Event=None) -> str:  # noqa: N803
+    """What names a TensorBoard run across imports: its path under the log dir, its first event
+    file's name (the writer's start second and host) and that file's first wall time (to the
+    microsecond), so a moved log dir is the same source and two log dirs with a `train/` run are not."""
     rel = folder.relative_to(logdir).as_posix()
-    first = event_files(folder)[0].name
-    return f"{rel}\n{first}"
+    first = event_files(folder)[0]
+    ev = first_event(first, Event or event_class())
+    stamp = repr(float(ev.wall_time)) if ev is not None else ""
+    return f"{rel}\n{first.name}\n{stamp}"
 
 
-def tb_run_id(logdir: Path, folder: Path) -> str:
+def tb_run_id(logdir: Path, folder: Path, Event=None) -> str:  # noqa: N803
     from .newrun import derived_run_id
 
-    digest = hashlib.sha256(source_id(logdir, folder).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(source_id(logdir, folder, Event).encode()).hexdigest()[:16]
     return derived_run_id("tb", digest)
 
 
@@ -170,11 +172,17 @@ def _stored(map_: dict):
     return m
 
 
+def total_bytes(logdir) -> int:
+    """The bytes of the event files under `logdir` (what a progress bar counts)."""
+    base = Path(os.fspath(logdir)).expanduser()
+    return sum(p.stat().st_size for folder in find_runs(base) for p in event_files(folder)) if base.is_dir() else 0
+
+
 def import_tensorboard(logdir, root_dir: str, *, project: Optional[str] = None,
-                       report=None, progress: Optional[Callable[[str], None]] = None):
+                       report=None, progress: Optional[Callable[[int], None]] = None):
     """Import every TensorBoard run under `logdir` into `<root_dir>/evlog/`; a run imported before
-    (same run id, from its source id) is skipped. Returns the ImportReport; `progress(name)` is
-    called once per run folder."""
+    (same run id, from its source id) is skipped. Returns the ImportReport; `progress(n)` is given
+    the bytes of each run folder's event files once it is done (imported or skipped)."""
     from ..errors import ImportSourceError
     from .newrun import ImportReport, find_imported
 
@@ -195,14 +203,14 @@ def import_tensorboard(logdir, root_dir: str, *, project: Optional[str] = None,
     for folder in folders:
         rel = folder.relative_to(base).as_posix()
         name = base.name if rel == "." else rel
-        if progress is not None:
-            progress(name)
-        run_id = tb_run_id(base, folder)
+        run_id = tb_run_id(base, folder, Event)
         done = find_imported(root_dir, run_id)
         if done is not None:
             report.skip(f"{name} ({folder})", f"imported before as {done}")
-            continue
-        _import_run(base, folder, name, run_id, root_dir, project, report, Event)
+        else:
+            _import_run(base, folder, name, run_id, root_dir, project, report, Event)
+        if progress is not None:
+            progress(sum(p.stat().st_size for p in event_files(folder)))
     return report
 
 
