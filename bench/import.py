@@ -111,7 +111,122 @@ def bench_wandb(n: int, repeat: int, tmp: Path) -> List[Row]:
             ("wandb: evlog import wandb (read + write the run)", rows_imp, t_imp)]
 
 
-SOURCES: Dict[str, Callable[[int, int, Path], List[Row]]] = {"wandb": bench_wandb}
+# ---------------------------------------------------------- TensorBoard
+def bench_tensorboard(n: int, repeat: int, tmp: Path) -> List[Row]:
+    """N steps of 6 scalars written by tensorboardX; TensorBoard's own EventAccumulator loads every
+    scalar of the same file (size_guidance 0: keep all) beside evlog's reader and the import."""
+    import tensorboardX
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from eventlog.interop.tb_import import import_tensorboard
+    from eventlog.interop.tfevents import EventFile
+
+    logdir = tmp / "tb-src"
+    w = tensorboardX.SummaryWriter(str(logdir / "run"), max_queue=1000, flush_secs=3600)
+    for i in range(n):
+        for k, v in (("loss", 1.0 / (i + 1)), ("acc", i / n), ("lr", 0.1), ("grad", i * 0.5), ("t/a", float(i)),
+                     ("t/b", -i)):
+            w.add_scalar(k, v, i)
+    w.close()
+    (efile,) = (logdir / "run").iterdir()
+
+    def accumulator() -> int:
+        acc = EventAccumulator(str(logdir / "run"), size_guidance={"scalars": 0})
+        acc.Reload()
+        return len({e.step for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)})
+
+    def evlog_read() -> int:
+        return len({ev.step for ev in EventFile(efile).events() if ev.WhichOneof("what") == "summary"})
+
+    def evlog_import() -> int:
+        out = tmp / "tb-out"
+        shutil.rmtree(out, ignore_errors=True)
+        return import_tensorboard(logdir, str(out)).rows
+
+    rows_acc, t_acc = best(accumulator, repeat)
+    rows_read, t_read = best(evlog_read, repeat)
+    rows_imp, t_imp = best(evlog_import, repeat)
+    assert rows_acc == rows_read == rows_imp == n, (rows_acc, rows_read, rows_imp, n)
+    mib = efile.stat().st_size / 2**20
+    return [(f"tensorboard: EventAccumulator.Reload ({mib:.1f} MiB)", rows_acc, t_acc),
+            ("tensorboard: evlog's reader (tfevents.EventFile)", rows_read, t_read),
+            ("tensorboard: evlog import tensorboard (read + write)", rows_imp, t_imp)]
+
+
+# ---------------------------------------------------------------- MLflow
+def _mlflow_server(tmp: Path):
+    """A local `mlflow server` (SQLite backend) on a free port: (process, URI)."""
+    import requests
+
+    from eventlog.server.testing import _die_with_parent, free_port
+
+    port = free_port()
+    log = open(tmp / "mlflow-server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "art")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(uri + "/health", timeout=2).ok:
+                return proc, uri
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("mlflow server did not start: see " + str(tmp / "mlflow-server.log"))
+        time.sleep(0.3)
+
+
+def bench_mlflow(n: int, repeat: int, tmp: Path) -> List[Row]:
+    """A run of N steps of 6 metrics logged with log_batch into a local `mlflow server`; MLflow's own
+    client reading it (get_run, then get_metric_history of each metric: what any full read needs)
+    beside `import_mlflow` of the same run."""
+    import signal
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from eventlog.interop.mlflow_import import import_mlflow
+
+    proc, uri = _mlflow_server(tmp)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        eid = client.create_experiment("bench")
+        rid = client.create_run(eid, run_name="bench").info.run_id
+        t0 = int(time.time() * 1000)
+        batch: list = []
+        for i in range(n):
+            for k, v in (("loss", 1.0 / (i + 1)), ("acc", i / n), ("lr", 0.1), ("grad", i * 0.5), ("t/a", float(i)),
+                         ("t/b", -i)):
+                batch.append(Metric(k, v, t0 + i, i))
+            if len(batch) >= 996 or i == n - 1:
+                client.log_batch(rid, metrics=batch)
+                batch = []
+        client.set_terminated(rid, "FINISHED")
+
+        def client_read() -> int:
+            run = client.get_run(rid)
+            return len({m.step for k in run.data.metrics for m in client.get_metric_history(rid, k)})
+
+        def evlog_import() -> int:
+            out = tmp / "mlflow-out"
+            shutil.rmtree(out, ignore_errors=True)
+            return import_mlflow(uri, str(out), experiment="bench").rows
+
+        rows_read, t_read = best(client_read, repeat)
+        rows_imp, t_imp = best(evlog_import, repeat)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    assert rows_read == rows_imp == n, (rows_read, rows_imp, n)
+    return [("mlflow: MlflowClient get_run + get_metric_history", rows_read, t_read),
+            ("mlflow: evlog import mlflow (read + write the run)", rows_imp, t_imp)]
+
+
+SOURCES: Dict[str, Callable[[int, int, Path], List[Row]]] = {"wandb": bench_wandb, "tensorboard": bench_tensorboard,
+                                                             "mlflow": bench_mlflow}
 
 
 def main() -> None:

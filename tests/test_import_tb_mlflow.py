@@ -186,6 +186,22 @@ def test_torn_and_damaged_event_files_are_read_up_to_the_damage(tmp_path):
     assert all(r[-1].type == "exit" for r in runs.values())
 
 
+def test_an_event_file_larger_than_a_read_chunk_is_read_whole(tmp_path, monkeypatch):
+    from eventlog.interop import tfevents
+    from eventlog.interop.tb_import import import_tensorboard
+
+    monkeypatch.setattr(tfevents, "READ_CHUNK", 1000)  # records cross chunk ends all along the file
+    w = tensorboardX.SummaryWriter(str(tmp_path / "logs" / "big"))
+    for step in range(500):
+        w.add_scalar("x", float(step), step)
+    w.close()
+    (f,) = (tmp_path / "logs" / "big").iterdir()
+    assert f.stat().st_size > 15 * 1000
+    report = import_tensorboard(tmp_path / "logs", str(tmp_path / "out"))
+    assert [s for s, _ in history(by_name(tmp_path / "out")["big"])] == list(range(500))
+    assert report.warnings == []
+
+
 def test_tf2_tensor_summaries_as_keras_writes_them(tmp_path):
     """Keras (TF2) writes scalars and histograms as tensors with plugin metadata on a tag's first event."""
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2

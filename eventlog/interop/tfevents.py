@@ -87,6 +87,7 @@ class TFRecordTail:
             return
         while size > self.offset:
             out: list = []
+            start = self.offset
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
                 data = f.read(min(size - self.offset, READ_CHUNK))
@@ -106,8 +107,8 @@ class TFRecordTail:
                 self.copy_to(data[:pos])
             self.offset += pos
             yield from out
-            if pos < len(data):
-                break  # a torn record (or damage): read again once more is written
+            if pos < len(data) and (self.broken is not None or start + len(data) >= size):
+                break  # damage, or a torn record at the end: read again once more is written
 
     def _parse(self, data: bytes, out: list) -> int:
         pos = 0
