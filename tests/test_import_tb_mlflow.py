@@ -417,6 +417,11 @@ def test_mlflow_import_is_idempotent_and_takes_new_runs_later(client, mlflow_ser
     client.set_terminated(ids["live"], "FINISHED")  # the live run ended: the next import takes it
     later = import_mlflow(mlflow_server, out, experiment="exp-again")
     assert later.runs == 1 and len(run_folders(tmp_path / "out")) == 4
+    # without --experiment: every experiment's runs, each under its experiment's name, these skipped
+    everything = import_mlflow(mlflow_server, out)
+    projects = {records(f)[0].body["project"] for f in run_folders(tmp_path / "out")}
+    assert everything.runs > 0 and "exp-again" in projects and len(projects) > 1
+    assert sum("imported before" in why for _, why in everything.skipped) == 4
 
 
 def test_mlflow_unknown_experiment_names_the_ones_there(client, mlflow_server, tmp_path):
@@ -455,6 +460,16 @@ def test_evlog_import_tensorboard_command_prints_the_summary_and_skips_the_secon
     assert "imported 0 runs" in again.stdout and "imported before as" in again.stdout
     (folder,) = run_folders(tmp_path / "out")
     assert [s for s, _ in history(records(folder))] == [0, 1, 2, 3]
+    assert "importing TensorBoard runs" not in first.stderr  # a small import gets no bar
+    # a long import shows its progress bar (on stderr: the summary on stdout stays clean)
+    w = tensorboardX.SummaryWriter(str(tmp_path / "big" / "run"), max_queue=1000)
+    for step in range(6000):
+        for k in ("a", "b", "c", "d", "e", "f"):
+            w.add_scalar(k, float(step), step)
+    w.close()
+    big = evlog("import", "tensorboard", str(tmp_path / "big"), "--dir", str(tmp_path / "out"), cwd=tmp_path)
+    assert big.returncode == 0, big.stderr
+    assert "importing TensorBoard runs" in big.stderr and "imported 1 run, 6000 history rows" in big.stdout
     missing = evlog("import", "tensorboard", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert missing.returncode == 2 and "is not a folder" in missing.stderr and "Traceback" not in missing.stderr
 
