@@ -78,10 +78,12 @@ def test_the_folds_agree_without_the_final_summary_record(ev):
             fold.apply(summary, dict(r.body["data"]))
     assert summary_part(summary) == WANT and "secret" not in summary
     # the stdout sink's final lines use the same fold
+    from eventlog.sinks import stdout as stdout_sink
     from eventlog.sinks.stdout import StdoutSink
 
     sink = StdoutSink.__new__(StdoutSink)
     sink.summary, sink.metrics, sink.steps, sink.session = {}, MetricFold(), 0, 0
+    sink.history = stdout_sink.History()
     sink.run_id = sink.run_name = "x"
     for r in recs:
         sink._track(r)
