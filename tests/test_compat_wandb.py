@@ -14,7 +14,7 @@ import pytest
 
 import eventlog
 from eventlog import LogReader
-from test_server_support import start_harness, uniq  # noqa: F401
+from test_server_support import sqlite_harness
 
 
 def run_py(code: str, tmp: Path, env=None, **kw) -> subprocess.CompletedProcess:
@@ -259,11 +259,8 @@ def test_mark_preempting_label_and_urls(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("compat-srv")
-    h = start_harness(f"sqlite:///{tmp / 'db.sqlite'}", tmp)
-    yield h
-    h.proc.stop()
-    h.close()
+    with sqlite_harness(tmp_path_factory.mktemp("compat-srv")) as h:
+        yield h
 
 
 def test_login_checks_and_stores_the_key_and_project_url_follows(server, tmp_path, monkeypatch):

@@ -213,13 +213,10 @@ def test_accelerate_logs_through_its_wandb_tracker(tmp_path):
 # ------------------------------------------------------------------ online, end to end
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from test_server_support import start_harness
+    from test_server_support import sqlite_harness
 
-    tmp = tmp_path_factory.mktemp("frameworks-srv")
-    h = start_harness(f"sqlite:///{tmp / 'db.sqlite'}", tmp)
-    yield h
-    h.proc.stop()
-    h.close()
+    with sqlite_harness(tmp_path_factory.mktemp("frameworks-srv")) as h:
+        yield h
 
 
 def test_lightning_online_run_reads_back_through_the_api_with_its_model_artifact(server, tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import requests
 
 from conftest import build_run, evlog_command, standard_sessions
 from eventlog.server.testing import ServerProcess, free_port
-from test_server_support import start_harness, wait_until  # (importing it also requires the server extra)
+from test_server_support import sqlite_harness, wait_until  # (importing it also requires the server extra)
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -129,11 +129,8 @@ def test_readme_says_where_the_demo_database_is_how_to_log_in_and_point_a_script
 # --------------------------------------------------------------------------- evlog sync
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("newcomer-srv")
-    h = start_harness(f"sqlite:///{tmp / 'server.db'}", tmp)
-    yield h
-    h.proc.stop()
-    h.close()
+    with sqlite_harness(tmp_path_factory.mktemp("newcomer-srv")) as h:
+        yield h
 
 
 def test_sync_of_an_offline_run_uses_http_says_not_logged_in_once_then_prints_the_url(srv, tmp_path):

@@ -16,7 +16,7 @@ import pytest
 
 from eventlog import LogReader, credentials
 from eventlog.server.testing import free_port
-from test_server_support import start_harness, wait_until  # (importing it also requires the server extra)
+from test_server_support import sqlite_harness, start_harness, wait_until  # (importing it also requires the server extra)
 
 PY = sys.executable
 # far above the few seconds finish() may wait for a dead server: were it waiting for this, the
@@ -104,11 +104,8 @@ def _state(pid: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("newcomer-run-srv")
-    h = start_harness(f"sqlite:///{tmp / 'server.db'}", tmp)
-    yield h
-    h.proc.stop()
-    h.close()
+    with sqlite_harness(tmp_path_factory.mktemp("newcomer-run-srv")) as h:
+        yield h
 
 
 # ----------------------------------------------------------------------------- a dead server

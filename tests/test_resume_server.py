@@ -31,7 +31,7 @@ from test_server_support import (  # noqa: F401  (fixtures)
     pg_cluster,
     run_record,
     srv,
-    start_harness,
+    sqlite_harness,
     uniq,
     wait_until,
 )
@@ -42,11 +42,8 @@ STATE_TYPE = "application/vnd.evlog.state+msgpack"
 @pytest.fixture(scope="module")
 def sq(tmp_path_factory):
     """One SQLite-backed server for the end-to-end tests of this module."""
-    tmp = tmp_path_factory.mktemp("resume-srv")
-    h = start_harness(f"sqlite:///{tmp / 'server.db'}", tmp)
-    yield h
-    h.proc.stop()
-    h.close()
+    with sqlite_harness(tmp_path_factory.mktemp("resume-srv")) as h:
+        yield h
 
 
 def get_state(h, entity: str, project: str, run_id: str, key: Optional[str]):

@@ -6,6 +6,7 @@ when the PostgreSQL binaries are absent and CI is not set; with CI set they fail
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -175,6 +176,17 @@ def start_harness(db_url: str, tmp: Path, **kw: Any) -> Harness:
     engine.dispose()
     proc = ServerProcess(db_url, log_path=tmp / "server.log", **kw).start()
     return Harness(proc, db_url)
+
+
+@contextlib.contextmanager
+def sqlite_harness(tmp: Path, **kw: Any) -> Iterator[Harness]:
+    """A server on a fresh SQLite database in `tmp`, stopped when the block ends (module fixtures)."""
+    h = start_harness(f"sqlite:///{tmp / 'server.db'}", tmp, **kw)
+    try:
+        yield h
+    finally:
+        h.proc.stop()
+        h.close()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
