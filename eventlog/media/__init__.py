@@ -84,22 +84,24 @@ def _file_map(kind: str, data: bytes, ext: str, **fields) -> Prepared:
 
 
 # ----------------------------------------------------------------- helpers
-def _need_pil(key, what):
+def need_module(module: str, library: str, what: str, key=None):
+    """`module` imported, or MediaError saying that `what` (for `key`, when given) needs `library`."""
+    import importlib
+
     try:
-        from PIL import Image as PILImage
+        return importlib.import_module(module)
     except ImportError:
-        raise MediaError(f"key {key!r}: {what} needs Pillow, which is not installed; "
+        where = f"key {key!r}: " if key is not None else ""
+        raise MediaError(f"{where}{what} needs {library}, which is not installed; "
                          "install it with: pip install 'evlog[media]'") from None
-    return PILImage
+
+
+def _need_pil(key, what):
+    return need_module("PIL.Image", "Pillow", what, key)
 
 
 def _need_numpy(key, what):
-    try:
-        import numpy
-    except ImportError:
-        raise MediaError(f"key {key!r}: {what} needs numpy, which is not installed; "
-                         "install it with: pip install 'evlog[media]'") from None
-    return numpy
+    return need_module("numpy", "numpy", what, key)
 
 
 def _root_module(v) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import Media, MediaError, Prepared
+from . import Media, MediaError, Prepared, need_module
 
 CHART_KINDS = ("line", "scatter", "bar", "histogram", "confusion_matrix", "pr_curve", "roc_curve", "custom")
 MAX_CURVE_POINTS = 1000  # points per class of a ROC curve (evenly thinned beyond)
@@ -87,12 +87,7 @@ def plot_table(vega_spec_name: str, data_table: Any, fields: Dict[str, str], str
 
 # ------------------------------------------------------- charts computed here
 def _np(what: str):
-    try:
-        import numpy
-    except ImportError:
-        raise MediaError(f"{what} needs numpy, which is not installed; install it with: "
-                         "pip install 'evlog[media]'") from None
-    return numpy
+    return need_module("numpy", "numpy", what)
 
 
 def _array(what: str, name: str, v: Any, numeric: bool = True):
