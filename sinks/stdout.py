@@ -73,6 +73,17 @@ def fmt_value(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+def _aligned(title: str, rows: List[tuple], limit: int, fmt) -> List[str]:
+    """A blank line, `title`, the first `limit` (key, value) rows with the keys right-aligned and each
+    value through `fmt`, then "... and N more" for the rest."""
+    shown = rows[:limit]
+    width = max(len(k) for k, _ in shown)
+    out = ["", title] + [f"  {k.rjust(width)} {fmt(v)}" for k, v in shown]
+    if len(rows) > limit:
+        out.append(f"  ... and {len(rows) - limit} more")
+    return out
+
+
 class StdoutSink(Sink):
     name = "stdout"
     live_only = True
@@ -184,24 +195,10 @@ class StdoutSink(Sink):
         lines: List[str] = []
         sparks = [(k, line) for k in sorted(self.history.keys) for line in [self.history.line(k)] if line]
         if sparks:
-            lines.append("")
-            lines.append("Run history:")
-            shown_sparks = sparks[:MAX_SPARKLINES]
-            width = max(len(k) for k, _ in shown_sparks)
-            for k, line in shown_sparks:
-                lines.append(f"  {k.rjust(width)} {line}")
-            if len(sparks) > MAX_SPARKLINES:
-                lines.append(f"  ... and {len(sparks) - MAX_SPARKLINES} more")
+            lines += _aligned("Run history:", sparks, MAX_SPARKLINES, str)
         rows = sorted(flatten(self.summary).items())
         if rows:
-            lines.append("")
-            lines.append("Run summary:")
-            shown = rows[:MAX_ROWS]
-            width = max(len(k) for k, _ in shown)
-            for k, v in shown:
-                lines.append(f"  {k.rjust(width)} {fmt_value(v)}")
-            if len(rows) > MAX_ROWS:
-                lines.append(f"  ... and {len(rows) - MAX_ROWS} more")
+            lines += _aligned("Run summary:", rows, MAX_ROWS, fmt_value)
             lines.append("")
         steps = f"{self.steps} step{'s' if self.steps != 1 else ''}"
         who = f"Run {self.run_name} (id {self.run_id})"
