@@ -14,6 +14,8 @@ from typing import Any, Iterable, List, Optional, Tuple
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
+from eventlog.errors import Error as EvlogError
+
 from . import schema as s
 from .access import OPEN, PRIVATE
 from .auth import hash_key, new_key
@@ -22,7 +24,7 @@ from .errors import ApiError
 from .names import NAME_RE
 
 
-class AdminError(Exception):
+class AdminError(EvlogError):
     """An administration request that cannot be done; the message says why."""
 
 

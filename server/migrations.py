@@ -17,13 +17,15 @@ from typing import Callable, List, Tuple
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from eventlog.errors import Error as EvlogError
+
 from . import schema
 from .db import is_sqlite, writer
 
 _ADVISORY_LOCK_ID = 0x65766C6F67  # "evlog"
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaTooNewError(EvlogError, RuntimeError):
     """The database was migrated by a newer server than this one."""
 
 

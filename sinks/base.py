@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from eventlog import Cursor, Record
+from eventlog.errors import Error as EvlogError
 # is_media: a media map of a history record (spec/format.md "Media"); media_kind: the `_type` of a
 # media map or of a list of them
 from eventlog.media import is_media_map as is_media, media_kind  # noqa: F401  (the sinks' helpers)
@@ -33,7 +34,7 @@ DETACHED = "detached"   # delivery stopped while the run may go on (syncer stopp
 FINAL_STATES = (FINISHED, FAILED, CRASHED)
 
 
-class SinkError(Exception):
+class SinkError(EvlogError):
     """A sink cannot work (missing dependency, bad configuration); the message says what to do."""
 
 
