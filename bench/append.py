@@ -1,6 +1,6 @@
 """Append throughput, size and memory of LogWriter against a raw msgpack+zstd loop (the floor).
 
-    python bench/append.py [-n 1000000] [--frame-bytes 262144] [--seed 0] [--dir DIR]
+    python bench/append.py [-n 1000000] [--frame-bytes 1048576] [--seed 0] [--dir DIR]
 
 Both loops append the same N history records (`{"step": i, "data": {"m0".."m9": random floats}}`,
 same seeded values) and include building the record in the timed loop. The raw loop packs the

@@ -42,7 +42,7 @@ SCALARS = 10
 # ------------------------------------------------------------------ run folders
 def make_run(folder: Path, run_id: str, steps: int) -> int:
     """An offline run folder: run record, config, `steps` history records, exit. Returns records."""
-    w = LogWriter(folder, run_id)  # default frame size: frames of about 256 KiB of records
+    w = LogWriter(folder, run_id)  # default frame size: frames of about 1 MiB of records
     w.append("run", {"id": run_id, "name": run_id, "project": "bench", "entity": "bench", "group": "bench",
                      "job_type": "train", "notes": None, "tags": [], "mode": "offline", "start_time": T0,
                      "settings": {}, "program": {"argv": ["bench"]}, "git": None, "code": None}, when=T0)

@@ -35,6 +35,7 @@ from .runops import RunOps
 from .values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
 
 _MAX_WARNING_RECORDS = 100
+_MAX_KNOWN_KEYS = 100_000  # log() keys remembered as checked; beyond, new keys take the slow check
 _SAVE_POLICIES = ("live", "now", "end")
 INIT_ARGUMENTS = (
     "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",
@@ -162,6 +163,7 @@ class Run(RunOps):
         self._summary = Summary(self)
         self._summary_items = self._summary._items
         self._append = writer.append_record  # ("history", dict): append() without its argument checks
+        self._ok_keys = set()  # keys log() has seen to be non-empty str: the fast path's key check
         _all_runs.add(self)
 
     # ---------------------------------------------------------------- properties
@@ -344,13 +346,11 @@ class Run(RunOps):
         """
         if type(data) is not dict:
             data = self._coerce_data(data)
-        # the hot path: plain values are stored as they are (in a copy of the dict)
-        for k, v in data.items():
-            if type(k) is not str or type(v) not in _FAST:
-                data = self._slow_data(data)
-                break
+        # the hot path: plain values under keys seen before are stored as they are (in a copy)
+        if _FAST.issuperset(map(type, data.values())) and self._ok_keys.issuperset(data):
+            data = data.copy()
         else:
-            data = self._slow_data(data) if "" in data else data.copy()
+            data = self._slow_data(data)
         if step is not None and (type(step) is not int or not 0 <= step <= INT_MAX):
             step = _check_step(step)
         if commit is not None and type(commit) is not bool:
@@ -369,12 +369,7 @@ class Run(RunOps):
                     self._refuse_step(step, data)
                     return
                 if pending:  # a later step commits the open one
-                    if self._mfold is None:
-                        self._append("history", {"step": cur, "data": pending})
-                        self._summary_items.update(pending)
-                    else:
-                        self._metric_row(cur, pending)
-                    self._last_step = cur
+                    self._row(cur, pending)
                 pending = None
                 self._step = cur = step
             if pending is not None:
@@ -383,12 +378,7 @@ class Run(RunOps):
             if commit or (commit is None and step is None):
                 self._pending = None
                 if data:
-                    if self._mfold is None:
-                        self._append("history", {"step": cur, "data": data})
-                        self._summary_items.update(data)
-                    else:  # metrics defined (eventlog/runops/metrics.py)
-                        self._metric_row(cur, data)
-                    self._last_step = cur
+                    self._row(cur, data)
                 self._step = cur + 1
             else:
                 self._pending = data
@@ -401,6 +391,7 @@ class Run(RunOps):
         """The data of a log() call that is not all plain floats/str/bool/None under str keys:
         ints checked for range, numpy/torch scalars converted, nested dicts copied, bad values
         refused (LogValueError)."""
+        out = None
         for k, v in data.items():
             if type(k) is not str or not k:
                 break
@@ -408,8 +399,12 @@ class Run(RunOps):
             if t not in _FAST and (t is not int or not INT_MIN <= v <= INT_MAX):
                 break
         else:
-            return data.copy()
-        return self._normalize(data)
+            out = data.copy()
+        if out is None:
+            out = self._normalize(data)
+        if len(self._ok_keys) < _MAX_KNOWN_KEYS:
+            self._ok_keys.update(k for k in out if type(k) is str and k)
+        return out
 
     def _coerce_data(self, data):
         if isinstance(data, dict):
@@ -486,14 +481,18 @@ class Run(RunOps):
         """Write the pending step (lock held)."""
         data = self._pending
         self._pending = None
-        if not data:
-            return
+        if data:
+            self._row(self._step, data)
+
+    def _row(self, step: int, data: dict) -> None:
+        """Write the history row of `step` (lock held): a `history` record and the summary, or
+        through the metric definitions once there are some (eventlog/runops/metrics.py)."""
         if self._mfold is None:
-            self._append("history", {"step": self._step, "data": data})
+            self._append("history", {"step": step, "data": data})
             self._summary_items.update(data)
         else:
-            self._metric_row(self._step, data)
-        self._last_step = self._step
+            self._metric_row(step, data)
+        self._last_step = step
 
     # --------------------------------------------------------------- config etc.
     def _config_update(self, src: dict, *, allow_val_change=None, only_missing: bool = False) -> None:

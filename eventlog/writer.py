@@ -51,7 +51,7 @@ LOCK_NAME = "LOCK"
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_COMMIT_INTERVAL = 0.0005
 FSYNC_MODES = ("off", "frame", "write")
-DEFAULT_FRAME_BYTES = 256 * 1024
+DEFAULT_FRAME_BYTES = 1024 * 1024
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_LEVEL = 3
 _MAX_PENDING_FRAMES = 8
@@ -164,6 +164,7 @@ class LogWriter:
         self._forked = False
         self._closed = False
         self._error: Optional[BaseException] = None
+        self._stopped = False  # closed or failed: appends are refused
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = self._acquire_lock()
         try:
@@ -348,7 +349,7 @@ class LogWriter:
         if self._forked:  # before the lock, which the fork may have copied held
             self._refuse()
         with self._lock:  # the Condition's own lock: `with` on it directly is cheaper
-            if self._closed or self._error is not None:
+            if self._stopped:
                 self._refuse()
             seq = self._seq
             try:
@@ -410,7 +411,7 @@ class LogWriter:
             self.flush(fsync=True)
         finally:
             with self._cond:
-                self._closed = True
+                self._closed = self._stopped = True
                 self._cond.notify_all()
             self._thread.join()
             if self._fd >= 0:
@@ -500,7 +501,7 @@ class LogWriter:
                 self._sync_after_write(now)
             except BaseException as exc:  # surfaced to the caller on its next append/flush
                 with cond:
-                    self._error = exc
+                    self._error, self._stopped = exc, True
                     cond.notify_all()
                 return
             with cond:
@@ -514,7 +515,7 @@ class LogWriter:
         frame), so it is in the OS while its frame is compressed; one that finishes the frame then
         makes the frame of everything since the last, written to the segment, after which the
         journal is emptied."""
-        if chunk.data:
+        if chunk.data and not (chunk.end and not self._frame_parts):
             if not self._frame_parts:
                 self._frame_first_seq = chunk.first_seq
             _write_all(self._jfd, journal_entry(chunk.data))

@@ -151,7 +151,7 @@ def test_a_killed_runs_journal_reaches_the_server_through_evlog_sync(srv, tmp_pa
 def test_frames_are_written_whole_with_their_content_size(tmp_path):
     """Segments stay what the server ingests as a records body (frames declaring their content
     size, the header frame skipped): the journal changes nothing there."""
-    from server.wire import decode_body
+    from eventlog.server.wire import decode_body
 
     with LogWriter(tmp_path, RUN_ID, flush_interval=0.05) as w:
         for i in range(300):

@@ -501,7 +501,7 @@ def test_the_server_serves_audio_as_audio_and_logged_pages_sandboxed(site):
     assert not any("allow-" in d or "script-src" in d for d in csp)
     assert page.headers["x-content-type-options"] == "nosniff"
     assert PAGE_SRC in page.text
-    from server.media import media_type
+    from eventlog.server.media import media_type
 
     sha = "0" * 64
     assert [media_type(f"media/{sha}.{ext}") for ext in ("wav", "mp3", "oga", "flac", "html", "svg")] == [

@@ -352,8 +352,8 @@ def mutate(folder: Path, edits) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=300))
 def test_server_ingestion_refuses_any_bytes_with_a_400_or_413(body):
-    from server.errors import ApiError
-    from server.wire import decode_body
+    from eventlog.server.errors import ApiError
+    from eventlog.server.wire import decode_body
 
     try:
         decode_body(body, max_decompressed=1 << 20)

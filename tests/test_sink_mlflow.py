@@ -42,7 +42,7 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts): (URI, its log file)."""
-    from server.testing import _die_with_parent, free_port
+    from eventlog.server.testing import _die_with_parent, free_port
 
     base = tmp_path_factory.mktemp("mlflow-sink")
     port = free_port()
@@ -376,7 +376,7 @@ def test_mlflow_names_and_limits():
 
 
 def test_unreachable_server_is_noted_as_retrying_and_the_sync_fails(tmp_path):
-    from server.testing import free_port
+    from eventlog.server.testing import free_port
 
     folder = make_run(tmp_path / "run", "mlfdown", "p", steps=2)
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
