@@ -1,33 +1,49 @@
 """evlog: an experiment tracker built on an append-only event log (import name `eventlog`).
 
 `import eventlog as wandb` is a drop-in for the wandb.init() API: `init()`, `log()`, `finish()`,
-`save()`, and `run`, `config`, `summary` for the current run. The engine (LogWriter, LogReader,
-...) is exported too; it is imported on first use, so `import eventlog` stays light.
+`save()`, and `run`, `config`, `summary` for the current run; the engine (LogWriter, LogReader,
+...) is exported too. Everything but the error classes is imported on first use, so `import
+eventlog` stays light and `import eventlog.segment` loads the engine alone. The names: README.md.
 """
 from __future__ import annotations
 
+# every error and warning class (eventlog/errors.py imports nothing)
 from .errors import (
     ArgumentTypeError,
+    ArtifactError,
+    ArtifactIntegrityError,
+    ArtifactNotFoundError,
     ConfigError,
     ConfigValueError,
+    ConfigValueWarning,
     Error,
     EvlogWarning,
+    FilterError,
     ForkedWriterError,
     FormatVersionError,
+    ImportSourceError,
     LogValueError,
     NoRunError,
     NoSuchEntityError,
+    NoSuchFileError,
+    NoSuchProjectError,
+    NoSuchRunError,
     NotARunFolderError,
+    NotFoundError,
     NotLoggedInError,
     PermissionDenied,
     ProjectPermissionError,
+    ReadOnlyError,
     ReinitWarning,
     ResumeError,
+    RunDeletedError,
     RunDetachedError,
     RunExistsError,
     RunFinishedError,
+    RunIdTakenError,
     RunInUseError,
     RunNotFoundError,
+    RunPermissionError,
     ServerUnreachableError,
     StepWarning,
     UnpackableValueError,
@@ -36,25 +52,31 @@ from .errors import (
     WriterIOError,
     WriterLockedError,
 )
-from .runapi import PREINIT_CONFIG as config
-from .runapi import PREINIT_SUMMARY as summary
-from .runapi import Run, finish, init, log, save
-from .runconfig import Config
-from .runsummary import Summary
 
 __version__ = "0.1.0"
 
 run = None  # the current Run (set by init(), back to None when it finishes)
 
-# engine names, imported on first use (msgpack, zstandard and the segment code cost ~50 ms)
+# Everything else is imported on first use, so `import eventlog` (and `import eventlog.segment`, the
+# engine alone) loads neither the run API nor msgpack/zstandard. name -> "module" or "module:attribute".
 _LAZY = {
+    # the run API (eventlog/runapi.py); init() then sets `run`, `config`, `summary` here itself
+    "init": ".runapi",
+    "log": ".runapi",
+    "finish": ".runapi",
+    "save": ".runapi",
+    "Run": ".runapi",
+    "config": ".runapi:PREINIT_CONFIG",
+    "summary": ".runapi:PREINIT_SUMMARY",
+    "Config": ".runconfig",
+    "Summary": ".runsummary",
+    # the engine
     "Cursor": ".reader",
     "LogReader": ".reader",
     "Damage": ".segment",
     "FORMAT_VERSION": ".segment",
     "Record": ".segment",
     "LogWriter": ".writer",
-    "ConfigValueWarning": ".errors",
     # media values for log() (eventlog/media/; Pillow/numpy are imported only when one is logged)
     "Image": ".media",
     "Histogram": ".media",
@@ -100,10 +122,11 @@ def __getattr__(name: str):
     if mod is not None:
         value = importlib.import_module(mod, __name__)
     else:
-        mod = _LAZY.get(name)
-        if mod is None:
+        where = _LAZY.get(name)
+        if where is None:
             raise AttributeError(f"module 'eventlog' has no attribute {name!r}")
-        value = getattr(importlib.import_module(mod, __name__), name)
+        mod, _, attr = where.partition(":")
+        value = getattr(importlib.import_module(mod, __name__), attr or name)
     globals()[name] = value
     return value
 
@@ -113,49 +136,93 @@ def __dir__():
 
 
 __all__ = [
+    "agent",
+    "alert",
+    "AlertLevel",
+    "Api",
     "ArgumentTypeError",
+    "Artifact",
+    "ArtifactError",
+    "ArtifactIntegrityError",
+    "ArtifactNotFoundError",
+    "Audio",
     "Config",
+    "config",
     "ConfigError",
     "ConfigValueError",
+    "ConfigValueWarning",
+    "controller",
     "Cursor",
     "Damage",
+    "define_metric",
     "Error",
     "EvlogWarning",
-    "FORMAT_VERSION",
+    "FilterError",
+    "finish",
     "ForkedWriterError",
+    "FORMAT_VERSION",
     "FormatVersionError",
+    "Histogram",
+    "Html",
+    "Image",
+    "ImportSourceError",
+    "init",
+    "log",
+    "log_artifact",
+    "log_code",
+    "login",
     "LogReader",
     "LogValueError",
     "LogWriter",
+    "mark_preempting",
+    "MediaError",
     "NoRunError",
     "NoSuchEntityError",
+    "NoSuchFileError",
+    "NoSuchProjectError",
+    "NoSuchRunError",
     "NotARunFolderError",
+    "NotFoundError",
     "NotLoggedInError",
     "PermissionDenied",
+    "plot",
     "ProjectPermissionError",
+    "ReadOnlyError",
     "Record",
     "ReinitWarning",
+    "require",
     "ResumeError",
     "Run",
+    "run",
+    "RunDeletedError",
     "RunDetachedError",
     "RunExistsError",
     "RunFinishedError",
+    "RunIdTakenError",
     "RunInUseError",
     "RunNotFoundError",
+    "RunPermissionError",
+    "save",
     "ServerUnreachableError",
+    "Settings",
+    "setup",
     "StepWarning",
     "Summary",
+    "summary",
+    "sweep",
+    "Table",
+    "teardown",
+    "termerror",
+    "termlog",
+    "termsetup",
+    "termwarn",
     "UnpackableValueError",
+    "unwatch",
     "UsageError",
+    "use_artifact",
+    "Video",
+    "watch",
     "WriterClosedError",
     "WriterIOError",
     "WriterLockedError",
-    "__version__",
-    "config",
-    "finish",
-    "init",
-    "log",
-    "run",
-    "save",
-    "summary",
 ]
