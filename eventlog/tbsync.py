@@ -424,7 +424,7 @@ def _is_closed(writer) -> bool:
 def install_patches() -> None:
     """Patch the event file writer classes: now if their module is imported (then find the writers
     made before, once), else as soon as it is."""
-    from .magic import when_imported
+    from .postimport import when_imported
 
     for name in WRITER_MODULES:
         module = sys.modules.get(name)
