@@ -23,7 +23,7 @@ from eventlog.artifacts.names import ALIAS_RE, LATEST, NAME_RE, VERSION_RE, vers
 from . import schema as s
 from .access import check_run_write, ensure_project, for_read, for_write
 from .db import writer
-from .errors import ApiError, bad_request, too_large
+from .errors import ApiError, bad_request, hide, too_large
 from .names import check_name, check_path
 from .text import column_text
 from .wire import dumps, pack, unpack
@@ -525,8 +525,6 @@ def routes(srv: Any) -> list:
 def web_routes(web: Any) -> list:
     """The dashboard's copies under its session cookie (a run's artifacts; file downloads)."""
     from starlette.routing import Route
-
-    from .web.data import hide
 
     async def of_run(request: Request) -> Response:
         pp = request.path_params

@@ -65,3 +65,10 @@ def bad_name(message: str) -> ApiError:
 
 def too_large(message: str) -> ApiError:
     return ApiError(413, "body_too_large", message)
+
+
+def hide(exc: ApiError) -> ApiError:
+    """A refusal to read, as pages and the dashboard API show it: not found."""
+    if exc.status in (401, 403, 404):
+        return ApiError(404, "not_found", "no such page (or you may not see it: sign in)")
+    return exc

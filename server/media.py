@@ -161,8 +161,8 @@ def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: 
 # two handlers serve the same data under /-/ for it (wired in server/web/handlers.routes).
 async def web_media(web: Any, request: Any) -> Response:
     """GET /-/api/runs/{entity}/{project}/{run_id}/media: media_index for the page's scripts."""
+    from .errors import hide
     from .views import run_answer
-    from .web.data import hide
 
     return await run_answer(web.srv, await web.reader(request), request, media_index, refuse=hide)
 
@@ -170,8 +170,7 @@ async def web_media(web: Any, request: Any) -> Response:
 async def web_file(web: Any, request: Any) -> Response:
     """GET /-/files/{entity}/{project}/{run_id}/{path}: a run's file for the page (as GET {run}/files/{path})."""
     from . import views
-    from .web.data import hide
-    from .errors import ApiError
+    from .errors import ApiError, hide
 
     pp = request.path_params
     principal = await web.reader(request)

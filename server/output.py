@@ -96,7 +96,7 @@ def web_routes(web: Any) -> list:
     session cookie (refusals as 404, like its pages)."""
     from starlette.routing import Route
 
-    from .web.data import hide
+    from .errors import hide
 
     async def output(request: Any) -> Response:
         return await api_output(web.srv, await web.reader(request), request, hide)

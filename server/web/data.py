@@ -20,7 +20,7 @@ from .. import series
 from ..access import Target, for_read, listed_open, may_write_run
 from ..auth import Principal
 from ..db import writer
-from ..errors import ApiError, bad_request, no_permission, not_logged_in
+from ..errors import ApiError, bad_request, hide, no_permission, not_logged_in  # hide: also data.hide
 from ..text import column_text
 from ..views import _run_json, _run_row, run_alerts
 
@@ -29,13 +29,6 @@ MAX_NAME = 1000
 MAX_NOTES = 100_000
 MAX_TAGS = 200
 MAX_TAG = 200
-
-
-def hide(exc: ApiError) -> ApiError:
-    """A refusal to read, as pages and the dashboard API show it: not found."""
-    if exc.status in (401, 403, 404):
-        return ApiError(404, "not_found", "no such page (or you may not see it: sign in)")
-    return exc
 
 
 def read_target(conn: Connection, principal: Optional[Principal], entity: str, project: str) -> Target:
