@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from . import schema as s
 from .auth import Principal
 from .errors import ApiError, no_permission, no_such_entity, not_logged_in
-from .names import check_name
+from .names import MEDIA_PATH, check_name
 
 PRIVATE, OPEN = "private", "open"
 
@@ -169,8 +169,6 @@ def run_deleted(target: Target, run_id: str) -> ApiError:
 
 def check_media_name(path: str, sha256: Optional[str]) -> Optional[str]:
     """A message when `path` is content-addressed (media/<sha256>.<ext>) and `sha256` is not its name."""
-    from .media import MEDIA_PATH
-
     m = MEDIA_PATH.match(path)
     if m is None or sha256 is None or sha256 == m.group(1):
         return None

@@ -22,6 +22,7 @@ from eventlog.media import media_kind
 
 from . import chunkindex
 from . import schema as s
+from .names import MEDIA_PATH
 
 # the media types a browser may render from a run's files (html only sandboxed); anything else (svg, ...) never is
 MEDIA_TYPES = {
@@ -46,7 +47,6 @@ HTML_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src dat
             "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
 HTML_HEADERS = {"Content-Security-Policy": HTML_CSP, "Referrer-Policy": "no-referrer",
                 "Cross-Origin-Resource-Policy": "same-origin"}
-MEDIA_PATH = re.compile(r"^media/([0-9a-f]{64})\.([a-z0-9]+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 

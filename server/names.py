@@ -8,6 +8,7 @@ from .errors import bad_name
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RUN_ID_RE = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$")  # the run API allows "."; not "." or ".."
 MAX_PATH = 1024
+MEDIA_PATH = re.compile(r"^media/([0-9a-f]{64})\.([a-z0-9]+)$")  # content-addressed: media/<sha256>.<ext>
 
 
 def check_name(kind: str, value: str) -> str:
