@@ -2,6 +2,7 @@
 in a temp dir, on a free port, as a non-root user) and an `evlog server` subprocess."""
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import pwd
@@ -15,7 +16,29 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-SERVER_BOOT = "import sys; from eventlog.cli import main; sys.exit(main())"
+
+@functools.lru_cache(maxsize=None)
+def evlog_boot() -> str:
+    """Python code that runs the installed `evlog` command (its console_scripts entry point) on the
+    arguments after `python -c CODE`: the harness starts the product as a user does, by its command,
+    so the server package imports nothing of the CLI."""
+    from importlib.metadata import entry_points
+
+    found = entry_points()
+    if hasattr(found, "select"):
+        found = found.select(group="console_scripts", name="evlog")
+    else:  # Python 3.9: a dict of groups
+        found = [e for e in found.get("console_scripts", ()) if e.name == "evlog"]
+    for ep in found:
+        module, _, attr = ep.value.partition(":")
+        return f"import sys; from {module} import {attr}; sys.exit({attr}())"
+    raise RuntimeError("the `evlog` command is not installed: pip install -e . (setup.cfg's console_scripts)")
+
+
+def __getattr__(name: str) -> str:
+    if name == "SERVER_BOOT":  # `python -c SERVER_BOOT ARGS...` runs `evlog ARGS...`
+        return evlog_boot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _die_with_parent() -> None:
@@ -191,7 +214,7 @@ class ServerProcess:
     def _start_once(self, end: float) -> "ServerProcess":
         import requests
 
-        argv = [sys.executable, "-c", SERVER_BOOT, "server", "--db", self.db_url, "--port", str(self.port),
+        argv = [sys.executable, "-c", evlog_boot(), "server", "--db", self.db_url, "--port", str(self.port),
                 "--workers", str(self.workers), *self.extra_args]
         if self.allow_anonymous:
             argv.append("--allow-anonymous")
