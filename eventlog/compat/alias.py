@@ -21,11 +21,11 @@ import sys
 import warnings
 
 ALIAS = "wandb"
-TARGET = "eventlog.compat.wandb"
+_target = None  # the module `wandb` becomes (eventlog.compat.wandb), given to install()
 
 
 def _target_name(fullname: str) -> str:
-    return TARGET + fullname[len(ALIAS):]
+    return _target.__name__ + fullname[len(ALIAS):]
 
 
 class _AliasLoader(importlib.abc.Loader):
@@ -48,13 +48,11 @@ class _Distribution(importlib.metadata.Distribution):
     """The `wandb` distribution as importlib.metadata sees it: name, version, top-level module."""
 
     def read_text(self, filename):
-        from . import wandb as shim
-
         if filename in ("METADATA", "PKG-INFO"):
             return (
                 "Metadata-Version: 2.1\n"
                 f"Name: {ALIAS}\n"
-                f"Version: {shim.__version__}\n"
+                f"Version: {_target.__version__}\n"
                 "Summary: evlog's wandb compatibility layer (import eventlog.compat.wandb)\n"
             )
         if filename == "top_level.txt":
@@ -64,7 +62,7 @@ class _Distribution(importlib.metadata.Distribution):
     def locate_file(self, path):
         import pathlib
 
-        return pathlib.Path(__file__).parent / "wandb" / path
+        return pathlib.Path(_target.__file__).parent / path
 
 
 class WandbFinder(importlib.abc.MetaPathFinder):
@@ -97,14 +95,16 @@ class WandbFinder(importlib.abc.MetaPathFinder):
 _FINDER = WandbFinder()
 
 
-def install() -> None:
-    """Route `wandb` to evlog in this process (idempotent)."""
+def install(shim) -> None:
+    """Route `wandb` to the module `shim` (eventlog.compat.wandb) in this process (idempotent)."""
+    global _target
+    _target = shim
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
-    shim = sys.modules[TARGET]
+    target = shim.__name__
     real = [n for n, m in list(sys.modules.items())
             if (n == ALIAS or n.startswith(ALIAS + ".")) and m is not None
-            and not getattr(m, "__name__", "").startswith(TARGET)]
+            and not getattr(m, "__name__", "").startswith(target)]
     if real:
         warnings.warn(
             "evlog: the real wandb package was imported before `import eventlog.compat.wandb`; code that already "
@@ -114,14 +114,17 @@ def install() -> None:
             del sys.modules[n]
     sys.modules[ALIAS] = shim
     for n, m in list(sys.modules.items()):  # submodules imported under their own names so far
-        if n.startswith(TARGET + "."):
-            sys.modules.setdefault(ALIAS + n[len(TARGET):], m)
+        if n.startswith(target + "."):
+            sys.modules.setdefault(ALIAS + n[len(target):], m)
 
 
 def uninstall() -> None:
     """Undo `install()` (tests): `wandb` is no longer routed to evlog."""
     while _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
+    if _target is None:
+        return
+    target = _target.__name__
     for n in [n for n in sys.modules if n == ALIAS or n.startswith(ALIAS + ".")]:
-        if getattr(sys.modules[n], "__name__", "").startswith(TARGET):
+        if getattr(sys.modules[n], "__name__", "").startswith(target):
             del sys.modules[n]

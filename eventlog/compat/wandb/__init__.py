@@ -9,6 +9,8 @@ optuna-integration) find "wandb" and use evlog. It wins over a real wandb that i
 """
 from __future__ import annotations
 
+import sys as _sys
+
 import eventlog as _evlog
 
 from .. import alias as _alias
@@ -37,4 +39,4 @@ def __dir__():
     return sorted(set(globals()) | set(dir(_evlog)) | set(_SUBMODULES))
 
 
-_alias.install()
+_alias.install(_sys.modules[__name__])
