@@ -116,8 +116,10 @@ from .importcmd import import_group  # noqa: E402
 from .login import login  # noqa: E402  (the other command modules import nothing from here)
 from .runs import runs as _runs_group  # noqa: E402
 from .server import server  # noqa: E402
+from .server_runs import runs as _server_runs  # noqa: E402  (it imports cli/server.py's _engine)
 from .sync import sync as _sync_command  # noqa: E402
 
+server.add_command(_server_runs)  # `evlog server runs delete`
 main.add_command(server)
 main.add_command(login)
 main.add_command(_sync_command)

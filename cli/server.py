@@ -240,10 +240,5 @@ def projects_set(ctx: click.Context, path: str, visibility: str, db: Optional[st
     click.echo(f"{'created ' if created else ''}project {path}: {vis}")
 
 
-from .server_runs import runs as _runs  # noqa: E402  (`evlog server runs delete`, cli/server_runs.py)
-
-server.add_command(_runs)
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(server())
