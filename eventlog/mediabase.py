@@ -1,13 +1,16 @@
 """What every media value shares, and the one that values.py makes itself: the `Media` base class,
-`MediaError`, `Prepared`, the numpy helpers, and `Histogram` (an array of more than 32 values is
-logged as one). Below eventlog/values, which recognises media values, and eventlog/media, whose
-Table cells are normalised by values; eventlog.media exports all of it."""
+`MediaError`, `Prepared`, the file and numpy helpers, and `Histogram` (an array of more than 32
+values is logged as one). Below eventlog/values, which recognises media values, and eventlog/media,
+whose Table cells are normalised by values and whose audio.py and html.py need only this;
+eventlog.media exports all of it."""
 from __future__ import annotations
 
 import math
+import os
 
 from .errors import LogValueError
 
+MEDIA_DIR = "media"
 MAX_BINS = 512
 DEFAULT_BINS = 64
 
@@ -65,6 +68,35 @@ def _as_array(key, what, v):
         return np.asarray(v)
     except Exception as exc:  # noqa: BLE001 - ragged lists and the like
         raise MediaError(f"key {key!r}: {what}: cannot convert {type(v).__name__} to an array ({exc})") from None
+
+
+def _file_map(kind: str, data: bytes, ext: str, **fields) -> Prepared:
+    import hashlib  # not at import: `import eventlog` stays light
+
+    sha = hashlib.sha256(data).hexdigest()
+    path = f"{MEDIA_DIR}/{sha}.{ext}"
+    m = {"_type": kind, "sha256": sha, "path": path, "size": len(data)}
+    m.update((k, v) for k, v in fields.items() if v is not None)
+    return Prepared(m, path, data)
+
+
+def _caption(key, caption):
+    if caption is not None and not isinstance(caption, str):
+        raise MediaError(f"key {key!r}: caption must be a str, got {type(caption).__name__}")
+    return caption
+
+
+def _read_file(key, what, path) -> bytes:
+    p = os.fspath(path)
+    try:
+        with open(p, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise MediaError(f"key {key!r}: {what}: no such file {p}") from None
+    except IsADirectoryError:
+        raise MediaError(f"key {key!r}: {what}: {p} is a folder, not a file") from None
+    except OSError as exc:
+        raise MediaError(f"key {key!r}: {what}: cannot read {p} ({exc.strerror or exc})") from None
 
 
 class Media:

@@ -25,19 +25,22 @@ from ..errors import LogValueError
 from ..mediabase import (  # noqa: F401  (what values.py needs is below it, in eventlog/mediabase.py)
     DEFAULT_BINS,
     MAX_BINS,
+    MEDIA_DIR,
     Histogram,
     Media,
     MediaError,
     Prepared,
     _as_array,
+    _caption,
+    _file_map,
     _need_numpy,
+    _read_file,
     _root_module,
     need_module,
 )
 from ..mediamap import MEDIA_TYPES, is_media_map, media_kind  # noqa: F401  (eventlog.media.is_media_map, ...)
 
 
-MEDIA_DIR = "media"
 MAX_TABLE_ROWS = 100_000
 MAX_TABLE_COLUMNS = 1000
 DEFAULT_FPS = 4
@@ -45,16 +48,6 @@ PNG_COMPRESS_LEVEL = 3  # zlib level (Pillow's default is 6): about as small, ~1
 PIXEL_CACHE = 32         # encoded images remembered by the hash of their pixels (the same image again)
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}  # kept as they are
 VIDEO_FORMATS = ("gif", "mp4", "webm", "ogg")
-
-
-def _file_map(kind: str, data: bytes, ext: str, **fields) -> Prepared:
-    import hashlib  # not at import: `import eventlog` stays light
-
-    sha = hashlib.sha256(data).hexdigest()
-    path = f"{MEDIA_DIR}/{sha}.{ext}"
-    m = {"_type": kind, "sha256": sha, "path": path, "size": len(data)}
-    m.update((k, v) for k, v in fields.items() if v is not None)
-    return Prepared(m, path, data)
 
 
 # ----------------------------------------------------------------- helpers
@@ -106,29 +99,10 @@ def _png(pil) -> bytes:
     return buf.getvalue()
 
 
-def _caption(key, caption):
-    if caption is not None and not isinstance(caption, str):
-        raise MediaError(f"key {key!r}: caption must be a str, got {type(caption).__name__}")
-    return caption
-
-
 def _check_fps(key, what, fps):
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (0 < fps <= 1000) or fps != fps:
         raise MediaError(f"key {key!r}: {what}: fps must be a number in (0, 1000], got {fps!r}")
     return int(fps) if float(fps).is_integer() else float(fps)
-
-
-def _read_file(key, what, path) -> bytes:
-    p = os.fspath(path)
-    try:
-        with open(p, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise MediaError(f"key {key!r}: {what}: no such file {p}") from None
-    except IsADirectoryError:
-        raise MediaError(f"key {key!r}: {what}: {p} is a folder, not a file") from None
-    except OSError as exc:
-        raise MediaError(f"key {key!r}: {what}: cannot read {p} ({exc.strerror or exc})") from None
 
 
 _pixel_cache: dict = {}  # (shape, mode, sha256 of the pixels) -> (png bytes, width, height); FIFO
