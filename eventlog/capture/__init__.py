@@ -1,0 +1,1 @@
+"""eventlog.capture: see the modules inside."""

@@ -1,0 +1,1 @@
+"""eventlog.integrations: see the modules inside."""

@@ -1,0 +1,1 @@
+"""eventlog.logfile: see the modules inside."""

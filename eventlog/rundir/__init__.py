@@ -1,0 +1,1 @@
+"""eventlog.rundir: see the modules inside."""
