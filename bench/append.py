@@ -34,7 +34,7 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, too
 
 from eventlog import LogWriter  # noqa: E402
-from eventlog.writer import DEFAULT_FRAME_BYTES, DEFAULT_LEVEL  # noqa: E402
+from eventlog.logfile.writer import DEFAULT_FRAME_BYTES, DEFAULT_LEVEL  # noqa: E402
 
 KEYS = [f"m{k}" for k in range(10)]
 

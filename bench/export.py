@@ -3,7 +3,7 @@
     python bench/export.py [-n 200000] [--dir DIR]
 
 Writes one run folder of N history records of 10 float metrics (LogWriter), then times:
-- `evlog export` to CSV and to JSON Lines (eventlog/export.py over the run folder's reader: the
+- `evlog export` to CSV and to JSON Lines (eventlog/rundir/export.py over the run folder's reader: the
   CSV reads the log twice, once for its header);
 - the baseline: the same log decompressed and unpacked with plain zstandard + msgpack, written
   with the stdlib `csv` module in one pass (it knows the columns: no header pass, no damage
@@ -49,7 +49,7 @@ class Sink(io.TextIOBase):
 
 
 def evlog_export(folder: Path, fmt: str) -> int:
-    from eventlog import export
+    from eventlog.rundir import export
 
     out = Sink()
     out.writelines(export.lines(fmt, export.folder_rows(folder)))

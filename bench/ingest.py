@@ -77,7 +77,7 @@ def frame_batches(folder: Path, batch_bytes: int) -> List[bytes]:
 
     import zstandard
 
-    from eventlog.segment import LOG_DIR, ZSTD_MAGIC, list_segments, zstd_frame_end
+    from eventlog.logfile.segment import LOG_DIR, ZSTD_MAGIC, list_segments, zstd_frame_end
 
     bodies: List[bytes] = []
     cur: List[bytes] = []

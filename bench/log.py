@@ -34,7 +34,7 @@ import time
 
 HERE = os.path.abspath(__file__)
 KEYS = [f"metric_{k}" for k in range(10)]
-FRAME_BYTES = 1024 * 1024  # the log writer's default frame size (eventlog/writer.py)
+FRAME_BYTES = 1024 * 1024  # the log writer's default frame size (eventlog/logfile/writer.py)
 
 
 def rss_mib() -> float:
@@ -225,7 +225,7 @@ def worker_bytes(rate: float, n: int, folder: str, random_values: bool) -> dict:
     import zstandard
 
     from eventlog import LogWriter
-    from eventlog.segment import LOG_DIR, list_segments
+    from eventlog.logfile.segment import LOG_DIR, list_segments
 
     if random_values:
         import random

@@ -1,4 +1,4 @@
-"""`evlog export RUN`: a run's history as CSV or JSON Lines (eventlog/export.py)."""
+"""`evlog export RUN`: a run's history as CSV or JSON Lines (eventlog/rundir/export.py)."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,9 @@ from typing import Optional
 
 import click
 
-from eventlog import Error, export
-from eventlog.reader import log_start_seq
+from eventlog import Error
+from eventlog.rundir import export
+from eventlog.logfile.reader import log_start_seq
 
 from .runs import _find
 

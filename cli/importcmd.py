@@ -30,7 +30,7 @@ def print_report(report, root: str) -> None:
     for line in report.lines():
         click.echo(line)
     if report.runs:
-        from eventlog.sysinfo import shell_quote
+        from eventlog.capture.sysinfo import shell_quote
 
         click.echo(f"upload them with: evlog sync {shell_quote(os.path.join(root, 'evlog'))}")
 

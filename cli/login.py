@@ -14,7 +14,8 @@ import click
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the server.")
 def login(key: Optional[str], host: Optional[str], timeout: float) -> None:
     """Log in to an evlog server with API KEY (asked for when not given)."""
-    from eventlog import Error, PermissionDenied, ServerUnreachableError, api, credentials
+    from eventlog import Error, PermissionDenied, ServerUnreachableError
+    from eventlog.client import accounts as api, credentials
 
     url = credentials.normalize_url(host) if host else credentials.base_url()
     if not key:

@@ -8,8 +8,8 @@ from typing import Optional, Tuple
 import click
 
 from eventlog import Error, __version__
-from eventlog.inspect import format_record, record_json, verify
-from eventlog.reader import LogReader, resolve_run_folder
+from eventlog.logfile.inspect import format_record, record_json, verify
+from eventlog.logfile.reader import LogReader, resolve_run_folder
 from eventlog.sinks.state import find_run_folders
 
 # every record type of spec/format.md section 3 (what `tail --type` takes)

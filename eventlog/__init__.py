@@ -3,7 +3,7 @@
 `import eventlog as wandb` is a drop-in for the wandb.init() API: `init()`, `log()`, `finish()`,
 `save()`, and `run`, `config`, `summary` for the current run; the engine (LogWriter, LogReader,
 ...) is exported too. Everything but the error classes is imported on first use, so `import
-eventlog` stays light and `import eventlog.segment` loads the engine alone. The names: README.md.
+eventlog` stays light and `import eventlog.logfile.segment` loads the engine alone. The names: README.md.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ __version__ = "0.1.0"
 
 run = None  # the current Run (set by init(), back to None when it finishes)
 
-# Everything else is imported on first use, so `import eventlog` (and `import eventlog.segment`, the
+# Everything else is imported on first use, so `import eventlog` (and `import eventlog.logfile.segment`, the
 # engine alone) loads neither the run API nor msgpack/zstandard. name -> "module" or "module:attribute".
 _LAZY = {
     # the run API (eventlog/runapi.py); init() then sets `run`, `config`, `summary` here itself
@@ -71,12 +71,12 @@ _LAZY = {
     "Config": ".runconfig",
     "Summary": ".runsummary",
     # the engine
-    "Cursor": ".reader",
-    "LogReader": ".reader",
-    "Damage": ".segment",
-    "FORMAT_VERSION": ".segment",
-    "Record": ".segment",
-    "LogWriter": ".writer",
+    "Cursor": ".logfile.reader",
+    "LogReader": ".logfile.reader",
+    "Damage": ".logfile.segment",
+    "FORMAT_VERSION": ".logfile.segment",
+    "Record": ".logfile.segment",
+    "LogWriter": ".logfile.writer",
     # media values for log() (eventlog/media/; Pillow/numpy are imported only when one is logged)
     "Image": ".media",
     "Histogram": ".media",

@@ -88,7 +88,7 @@ def _update(target: dict, body: dict) -> None:
 
 def from_log(folder) -> RunState:
     """The state a run folder's log holds (readable records, in seq order; damage is skipped)."""
-    from .reader import LogReader
+    from .logfile.reader import LogReader
 
     st = RunState()
     reader = LogReader(folder)
@@ -142,14 +142,14 @@ def from_log(folder) -> RunState:
         elif t == "exit":
             st.ended = b
     if not st.run.get("id"):
-        from .segment import LOG_DIR
+        from .logfile.segment import LOG_DIR
 
         st.run["id"] = _header_run_id(Path(reader.folder) / LOG_DIR)
     return st
 
 
 def _header_run_id(log_dir: Path):
-    from .segment import segment_headers
+    from .logfile.segment import segment_headers
 
     for _, header in segment_headers(log_dir):
         return header.run_id
@@ -185,7 +185,7 @@ def fetch_state(login, run_id: str, timeout: float = 10.0):
     refusal, ServerUnreachableError when it does not answer."""
     import msgpack
 
-    from . import api
+    from .client import accounts as api
 
     path = (f"/api/v1/runs/{quote(login.entity, safe='')}/{quote(login.project, safe='')}/"
             f"{quote(run_id, safe='')}/state")
@@ -212,7 +212,7 @@ def connect(s, entity, project, run_id):
     entity and project): offline without credentials or, unless force, with the server unreachable."""
     if s.mode != "online":
         return s.mode, entity, project, None, None
-    from . import api
+    from .client import accounts as api
 
     try:
         login = api.resolve_online(entity, project, anonymous=s.anonymous, force=s.force, env=s.env)
@@ -230,7 +230,7 @@ def connect(s, entity, project, run_id):
 # ------------------------------------------------------------------------- local folders
 def lock_holder(folder: Path):
     """The text of log/LOCK when a live writer holds it (the run is running), else None."""
-    from .segment import LOG_DIR
+    from .logfile.segment import LOG_DIR
 
     path = Path(folder) / LOG_DIR / "LOCK"
     try:
@@ -281,7 +281,7 @@ def _set_aside(folder: Path) -> None:
 def latest_resumable(base: str):
     """(folder, state) of `<base>/evlog/latest-run` when its last session did not finish and no
     process writes it; None otherwise."""
-    from .runfolder import LATEST, run_root
+    from .rundir.folder import LATEST, run_root
 
     link = run_root(base) / LATEST
     try:
@@ -308,7 +308,7 @@ class Plan:
 
 
 def _where(s) -> str:
-    from .runfolder import run_root
+    from .rundir.folder import run_root
 
     return str(run_root(s.dir))
 
@@ -316,7 +316,7 @@ def _where(s) -> str:
 def plan(s, run_id: str) -> Plan:
     """Decide what init() does for `s.resume` (the settings are validated already); see the module
     docstring. Raises RunNotFoundError, RunExistsError, RunInUseError, ResumeError."""
-    from . import runfolder
+    from .rundir import folder as runfolder
 
     mode = s.resume
     by_resume = isinstance(mode, str) and mode not in RESUME_WORDS
@@ -437,8 +437,9 @@ def _meta_changes(s, st: RunState) -> dict:
 def open_run(s, p: Plan, cfg: dict, make_run):
     """Continue the planned run: open its log, write the `resume` record (and the config / meta
     changes init() asks for), and return `make_run(...)`'s Run with the state restored."""
-    from . import runfolder, sysinfo
-    from .writer import LogWriter
+    from .rundir import folder as runfolder
+    from .capture import sysinfo
+    from .logfile.writer import LogWriter
 
     st, run_id = p.state, p.run_id
     changes = config_changes(run_id, st.config, cfg, s.allow_val_change)
@@ -540,7 +541,7 @@ def resume_command(folder, st: RunState):
     """The shell command that resumes a run: its last session's program, run again in the same
     working directory with EVLOG_RESUME=must, EVLOG_RUN_ID and EVLOG_DIR set; None when the
     program cannot be run again (an interactive session, `python -c`)."""
-    from .sysinfo import shell_quote as q
+    from .capture.sysinfo import shell_quote as q
 
     prog = st.program if isinstance(st.program, dict) else {}
     argv = prog.get("argv")

@@ -156,9 +156,9 @@ class Run(RunOps):
         self._allow_val_change = settings.allow_val_change
         self._save_at_finish = {}  # rel path -> [source path, kind, sha256 at last copy, policy]
         self._media_known = set()  # media files announced by a `files` record (eventlog/media.py)
-        self._integrations = None  # sync_tensorboard / magic / monitor_gym (eventlog/magic.py)
-        self._console = None  # stdout/stderr capture (eventlog/console.py)
-        self._sampler = None  # system metrics (eventlog/sysmetrics.py)
+        self._integrations = None  # sync_tensorboard / magic / monitor_gym (eventlog/integrations/magic.py)
+        self._console = None  # stdout/stderr capture (eventlog/capture/console.py)
+        self._sampler = None  # system metrics (eventlog/capture/sysmetrics.py)
         self._config = Config(self)
         self._summary = Summary(self)
         self._summary_items = self._summary._items
@@ -453,12 +453,12 @@ class Run(RunOps):
             self._leave()
 
     def _output(self, stream: str, text: str) -> None:
-        """What the program printed (eventlog/console.py): an `output` record. Called by the
+        """What the program printed (eventlog/capture/console.py): an `output` record. Called by the
         capture's thread, never by a print; under the lock, so nothing lands after an exit record."""
         self._append_unless_ended("output", {"stream": stream, "text": text})
 
     def _system(self, metrics: dict) -> None:
-        """A sample of the system (eventlog/sysmetrics.py): a `system` record."""
+        """A sample of the system (eventlog/capture/sysmetrics.py): a `system` record."""
         self._append_unless_ended("system", {"metrics": metrics})
 
     def _append_unless_ended(self, type_: str, body: dict) -> None:
@@ -634,7 +634,7 @@ class Run(RunOps):
         return [t for _, t in targets]
 
     def _copy_file(self, src: str, rel: str, kind: str):
-        from .sysinfo import copy_file, file_digest
+        from .capture.sysinfo import copy_file, file_digest
 
         dest = self._folder / rel
         try:
@@ -650,7 +650,7 @@ class Run(RunOps):
         """Copy the files saved with policy "live"/"end" once more if they changed (lock held)."""
         if not self._save_at_finish:
             return
-        from .sysinfo import file_digest
+        from .capture.sysinfo import file_digest
 
         entries = []
         for rel, (src, kind, sha) in self._save_at_finish.items():
@@ -999,7 +999,7 @@ def _online(s, run_id):
     with the server unreachable, unless force=True) logs offline; the run syncs later."""
     if s.mode != "online":
         return s.mode, s.entity, s.project, None
-    from . import api
+    from .client import accounts as api
     from .errors import ServerUnreachableError
 
     try:
@@ -1021,7 +1021,7 @@ def _record_files(folder, code_file, git):
     if code_file is not None:
         files.append(code_file)
     if git is not None and git.get("diff_file"):
-        from .sysinfo import file_digest
+        from .capture.sysinfo import file_digest
 
         try:
             sha, size = file_digest(folder / git["diff_file"])
@@ -1032,7 +1032,8 @@ def _record_files(folder, code_file, git):
 
 
 def _start(s) -> Run:
-    from . import runfolder, sysinfo
+    from .rundir import folder as runfolder
+    from .capture import sysinfo
 
     start_time = time.time()
     script = sysinfo.main_script()
@@ -1075,7 +1076,7 @@ def _start(s) -> Run:
     name = s.name or generate_name(count + 1)
     folder = runfolder.create(s.dir, run_id, start_time)
     probe = None if s.disable_git else sysinfo.GitProbe(script_dir, folder)
-    from .writer import LogWriter
+    from .logfile.writer import LogWriter
 
     try:
         writer = LogWriter(folder, run_id, flush_interval=s.flush_interval, fsync=s.fsync)
@@ -1113,7 +1114,8 @@ def _start(s) -> Run:
 def _launch(s, run) -> Run:
     """A run whose log is open and flushed: point latest-run at it, install the exit hooks, start
     its syncer (a resumed session gets one too; the sinks continue from their cursors)."""
-    from . import runfolder, sysinfo
+    from .rundir import folder as runfolder
+    from .capture import sysinfo
 
     folder, mode = run._folder, run._mode
     runfolder.link_latest(folder)
@@ -1131,7 +1133,7 @@ def _launch(s, run) -> Run:
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); sync later with: evlog sync {folder}\n")
     if s.sync_tensorboard or s.monitor_gym or s.magic:
-        from . import magic
+        from .integrations import magic
 
         run._integrations = magic.start(run, s)
     if mode == "offline" and not s.silent and not shown and getattr(run, "_syncer", None) is None:
@@ -1139,11 +1141,11 @@ def _launch(s, run) -> Run:
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "
                          f"evlog sync {sysinfo.shell_quote(str(folder))}\n")
     if s.console:
-        from .console import Capture
+        from .capture.console import Capture
 
         run._console = Capture(run._output)
     if s.system_interval > 0:
-        from .sysmetrics import Sampler
+        from .capture.sysmetrics import Sampler
 
         run._sampler = Sampler(run._system, s.system_interval, str(folder), nvidia_smi=sysinfo.which("nvidia-smi"))
     return run

@@ -38,8 +38,8 @@ RESUME_WORDS = ("allow", "must", "never", "auto")
 ANONYMOUS_WORDS = ("allow", "never", "must")
 DEFAULT_JOB_TYPE = "train"
 DEFAULT_FINISH_TIMEOUT = 60.0
-DEFAULT_SYSTEM_INTERVAL = 10.0  # seconds between system metrics samples (eventlog/sysmetrics.py)
-DEFAULT_FLUSH_INTERVAL = 1.0  # eventlog.writer.DEFAULT_FLUSH_INTERVAL (not imported: msgpack/zstd cost)
+DEFAULT_SYSTEM_INTERVAL = 10.0  # seconds between system metrics samples (eventlog/capture/sysmetrics.py)
+DEFAULT_FLUSH_INTERVAL = 1.0  # eventlog.logfile.writer.DEFAULT_FLUSH_INTERVAL (not imported: msgpack/zstd cost)
 NAME_MAX = 128
 TAG_MAX = 64
 _TRUE = ("1", "true", "yes", "on", "y", "t")
@@ -331,7 +331,7 @@ def resolve(args: dict, env=None) -> Settings:
     s.anonymous = check_anonymous(args.get("anonymous"))
     s.magic = check_magic(args.get("magic"))
     if s.magic:
-        from .magic import parse as parse_magic
+        from .integrations.magic import parse as parse_magic
 
         parse_magic(s.magic)  # unknown keys (the error lists the known ones), values that are not bools
     s.config = args.get("config")

@@ -121,7 +121,7 @@ def _delivered(folder: Path) -> Optional[int]:
 def _log_end(folder: Path, start: int) -> Optional[int]:
     """The next seq after the last record on disk (reading from about `start`)."""
     try:
-        from .reader import Cursor, LogReader
+        from .logfile.reader import Cursor, LogReader
 
         reader = LogReader(folder)
         end = start

@@ -1,6 +1,6 @@
 """A run's history as a CSV or JSON Lines download (spec/protocol.md 4.6).
 
-The bytes are those of `evlog export` on the run folder (eventlog/export.py). The response is
+The bytes are those of `evlog export` on the run folder (eventlog/rundir/export.py). The response is
 streamed: chunks are read from the database a page at a time, each page in its own short read, so
 a run of millions of steps costs the server neither memory nor a long-held transaction. The CSV
 reads the chunks twice (the header needs every key first).
@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 from sqlalchemy.engine import Engine
 from starlette.responses import StreamingResponse
 
-from eventlog import export
+from eventlog.rundir import export
 
 from .errors import ApiError, bad_request
 from .history import history_records
@@ -39,7 +39,7 @@ def run_pk(engine: Engine, principal: Any, entity: str, project: str, run_id: st
 
 
 def rows_of(engine: Engine, pk: int) -> Callable[[], Iterator[export.Row]]:
-    """A `rows` function (eventlog/export.py) over the stored history of run `pk`, in seq order,
+    """A `rows` function (eventlog/rundir/export.py) over the stored history of run `pk`, in seq order,
     each page of chunks read in a connection of its own."""
     return lambda: ((step, data) for _, step, data in history_records(engine.connect, pk))
 

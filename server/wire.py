@@ -13,7 +13,7 @@ from typing import Any, List, NamedTuple, Tuple
 import msgpack
 import zstandard
 
-from eventlog.segment import zstd_frame_end
+from eventlog.logfile.segment import zstd_frame_end
 
 from .errors import ApiError, too_large
 

@@ -21,7 +21,7 @@ from eventlog.errors import Error as EvlogError
 # media map or of a list of them
 from eventlog.media import is_media_map as is_media, media_kind  # noqa: F401  (the sinks' helpers)
 # flatten: nested maps as one level, {"a": {"b": 1}} -> {"a/b": 1}; media maps are values, not nesting
-from eventlog.export import flat as flatten  # noqa: F401
+from eventlog.rundir.export import flat as flatten  # noqa: F401
 
 SINKS_DIR = "sinks"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -24,8 +24,9 @@ from urllib.parse import quote, urlsplit
 import msgpack
 import zstandard
 
-from eventlog import Cursor, LogReader, Record, credentials
-from eventlog.reader import log_start_seq
+from eventlog import Cursor, LogReader, Record
+from eventlog.client import credentials
+from eventlog.logfile.reader import log_start_seq
 
 from .base import CRASHED, Sink, SinkContext, SinkError, env_value
 from .http_artifacts import ARTIFACT_TYPES, upload as upload_artifact
@@ -173,7 +174,7 @@ class HttpSink(Sink):
 
     def run_page(self) -> Optional[str]:
         """The run's page on the server, once the server has some of it (`evlog sync` prints it)."""
-        from eventlog import api
+        from eventlog.client import accounts as api
 
         if self.entity is None or self.server_next <= self.log_start:
             return None
@@ -378,7 +379,7 @@ class HttpSink(Sink):
             time.sleep(wait)
 
     def _refusal_message(self, exc: _Refused) -> str:
-        from eventlog import api
+        from eventlog.client import accounts as api
 
         reason = exc.body.get("reason")
         if exc.status in (401, 403) or reason in ("no_such_entity", "run_id_taken", "run_deleted"):

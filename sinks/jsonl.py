@@ -10,7 +10,7 @@ import os
 from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import Record
-from eventlog.inspect import record_json
+from eventlog.logfile.inspect import record_json
 
 from .base import Sink, SinkContext
 

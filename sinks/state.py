@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from eventlog import Cursor, LogReader
-from eventlog.segment import LOG_DIR, list_segments
+from eventlog.logfile.segment import LOG_DIR, list_segments
 
 from .base import SINKS_DIR, atomic_write_json, read_json
 
@@ -225,7 +225,7 @@ def run_facts(folder: Path) -> RunFacts:
 
 
 def header_run_id(folder: Path) -> Optional[str]:
-    from eventlog.segment import decode_header
+    from eventlog.logfile.segment import decode_header
     import struct
 
     log = Path(folder) / LOG_DIR

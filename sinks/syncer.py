@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 from eventlog import Cursor, LogReader, Record
-from eventlog.segment import LOG_DIR
+from eventlog.logfile.segment import LOG_DIR
 
 from .base import (
     CRASHED,

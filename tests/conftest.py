@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 import pytest
 
 from eventlog import LogWriter
-from eventlog.segment import LOG_DIR, list_segments
+from eventlog.logfile.segment import LOG_DIR, list_segments
 
 TESTS = Path(__file__).resolve().parent
 HELPERS = TESTS / "helpers"

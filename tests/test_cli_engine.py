@@ -27,7 +27,7 @@ from conftest import (
 )
 from eventlog import FORMAT_VERSION, LogWriter
 from eventlog.cli.main import main as cli_main
-from eventlog.segment import encode_header
+from eventlog.logfile.segment import encode_header
 
 
 def invoke(*args: str):

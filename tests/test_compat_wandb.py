@@ -65,7 +65,7 @@ def test_one_line_routes_wandb_its_submodules_and_its_metadata_to_evlog(tmp_path
     assert out["meta_name"] == "wandb"
     assert out["same_module_twice"]
     assert out["spec_kept"] == "eventlog.compat.wandb.sdk"
-    # a name the layer lacks is an import error, never eventlog/writer.py loaded a second time as wandb.writer
+    # a name the layer lacks is an import error, never eventlog/logfile/writer.py loaded a second time as wandb.writer
     assert "No module named 'wandb.writer'" in out["unknown"]
 
 

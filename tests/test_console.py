@@ -1,4 +1,4 @@
-"""Console capture (eventlog/console.py): what a program prints reaches its terminal unchanged and
+"""Console capture (eventlog/capture/console.py): what a program prints reaches its terminal unchanged and
 the run's log as `output` records, with the same text in the same order; a traceback, a progress
 bar and a last line without a newline included; off with EVLOG_CONSOLE=off; a SIGKILLed program
 keeps what was printed up to about a second before; forked children, threads and warnings raised
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventlog import console
-from eventlog.reader import LogReader
+from eventlog.capture import console
+from eventlog.logfile.reader import LogReader
 
 from test_run_support import ev, of_type, only_run_folder, records, run_script, scrubbed_env, wait_for  # noqa: F401
 

@@ -24,8 +24,8 @@ from conftest import (
 )
 from eventlog import LogReader, LogWriter, WriterLockedError
 from eventlog.cli.main import main as cli_main
-from eventlog.inspect import verify
-from eventlog.segment import LOG_DIR, Frame, list_segments, scan
+from eventlog.logfile.inspect import verify
+from eventlog.logfile.segment import LOG_DIR, Frame, list_segments, scan
 
 
 @pytest.fixture(scope="module")

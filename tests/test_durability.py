@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from conftest import RUN_ID, helper_command, subprocess_env, wait_for
 from eventlog import LogReader, LogWriter, UsageError
 from eventlog.cli.main import main as cli_main
-from eventlog.inspect import verify
-from eventlog.segment import JOURNAL_NAME, LOG_DIR, Frame, journal_entry, list_segments, read_header, scan
-from eventlog.writer import DEFAULT_COMMIT_INTERVAL
+from eventlog.logfile.inspect import verify
+from eventlog.logfile.segment import JOURNAL_NAME, LOG_DIR, Frame, journal_entry, list_segments, read_header, scan
+from eventlog.logfile.writer import DEFAULT_COMMIT_INTERVAL
 from test_run_support import ev  # noqa: F401 - the fixture
 from test_server_support import backend, pg_cluster, srv  # noqa: F401 - the fixtures
 from test_server_sync import evlog_sync, sync_env
@@ -271,7 +271,7 @@ def test_readers_probing_the_lock_never_refuse_a_writer(tmp_path):
 
     with LogWriter(tmp_path, RUN_ID):
         pass
-    code = ("import sys, time; from eventlog.reader import writer_active\n"
+    code = ("import sys, time; from eventlog.logfile.reader import writer_active\n"
             "end = time.monotonic() + 60; seen = set()\n"
             "while time.monotonic() < end and not (sys.stdin.closed):\n"
             "    seen.add(writer_active(sys.argv[1]))\n"

@@ -1,4 +1,4 @@
-"""Export of a run's history as CSV or JSON Lines: the format (eventlog/export.py, with a
+"""Export of a run's history as CSV or JSON Lines: the format (eventlog/rundir/export.py, with a
 property test read back by Python's csv module), `evlog export` on a run folder (CliRunner and a
 real subprocess, a damaged log), and the server's streamed GET {run}/export and the dashboard's
 download, which give the same bytes as the command for the same run."""
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventlog import export
+from eventlog.rundir import export
 from eventlog.cli import main
 
 from test_run_support import ev  # noqa: F401  (fixture)

@@ -29,8 +29,8 @@ from eventlog import (
     UsageError,
     WriterClosedError,
 )
-from eventlog.inspect import verify
-from eventlog.segment import FORMAT_VERSION, LOG_DIR, list_segments
+from eventlog.logfile.inspect import verify
+from eventlog.logfile.segment import FORMAT_VERSION, LOG_DIR, list_segments
 
 SKIPPABLE_MAGIC = 0x184D2A5E
 

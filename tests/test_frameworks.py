@@ -221,7 +221,7 @@ def server(tmp_path_factory):
 
 def test_lightning_online_run_reads_back_through_the_api_with_its_model_artifact(server, tmp_path, monkeypatch):
     need("lightning", "torch")
-    from eventlog import credentials
+    from eventlog.client import credentials
 
     user, key = server.user("light")
     cfg = tmp_path / "cfg"

@@ -139,7 +139,7 @@ def test_bad_magic_fails_init_before_anything_is_written(ev, tmp_path, magic, er
 
 
 def test_magic_yaml_file_and_the_record(ev, tmp_path):
-    from eventlog.magic import SWITCHES, parse
+    from eventlog.integrations.magic import SWITCHES, parse
 
     (Path.cwd() / "m.yml").write_text("gym: false\ntensorboard: false\n")
     run = ev.init(magic="m.yml")

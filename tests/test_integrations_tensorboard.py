@@ -125,7 +125,7 @@ def test_two_writers_merge_by_step_and_a_late_flushing_one_is_not_lost(ev, tmp_p
 
 
 def test_a_silent_writer_holds_steps_back_only_up_to_a_bound(ev, tmp_path, monkeypatch):
-    from eventlog import tbsync
+    from eventlog.integrations import tensorboard as tbsync
 
     monkeypatch.setattr(tbsync, "MAX_HELD_STEPS", 3)
     run = ev.init(sync_tensorboard=True)
@@ -216,7 +216,7 @@ def test_tf2_style_tensor_summaries(ev, tmp_path):
 
 # ------------------------------------------------------------- the tailing
 def tfrecord(data: bytes) -> bytes:
-    from eventlog.tbsync import masked_crc
+    from eventlog.integrations.tensorboard import masked_crc
 
     header = struct.pack("<Q", len(data))
     return header + struct.pack("<I", masked_crc(header)) + data + struct.pack("<I", masked_crc(data))
@@ -248,7 +248,7 @@ class CountingOpen:
 
 
 def test_tail_reads_only_new_bytes_and_a_torn_record_waits(tmp_path, monkeypatch):
-    from eventlog.tbsync import TFRecordTail
+    from eventlog.integrations.tensorboard import TFRecordTail
 
     path = tmp_path / "events.out.tfevents.1.host"
     copied = bytearray()
@@ -274,7 +274,7 @@ def test_tail_reads_only_new_bytes_and_a_torn_record_waits(tmp_path, monkeypatch
 
 
 def test_tail_stops_at_a_damaged_record(tmp_path):
-    from eventlog.tbsync import TFRecordTail
+    from eventlog.integrations.tensorboard import TFRecordTail
 
     path = tmp_path / "events.out.tfevents.2.host"
     good, bad = tfrecord(b"ok"), bytearray(tfrecord(b"flipped"))
@@ -303,7 +303,7 @@ def test_damaged_event_file_is_left_with_a_warning_and_the_run_goes_on(ev, tmp_p
 
 
 def test_watch_takes_new_event_files_under_a_folder_not_old_ones(ev, tmp_path):
-    from eventlog import tbsync
+    from eventlog.integrations import tensorboard as tbsync
 
     old = tmp_path / "logs" / "old"
     w = tensorboardX.SummaryWriter(str(old))

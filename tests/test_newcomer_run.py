@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from eventlog import LogReader, credentials
+from eventlog import LogReader
+from eventlog.client import credentials
 from eventlog.server.testing import free_port
 from test_server_support import sqlite_harness, start_harness, wait_until  # (importing it also requires the server extra)
 

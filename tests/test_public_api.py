@@ -122,13 +122,13 @@ def test_errors_module_loads_nothing_heavy(tmp_path):
 # ------------------------------------------------------------------------------ light imports
 def test_the_engine_alone_does_not_load_the_run_api(tmp_path):
     mods = modules_after("""
-import eventlog.segment, eventlog.reader, eventlog.writer
-w = eventlog.writer.LogWriter("run", "r1")
+import eventlog.logfile.segment, eventlog.logfile.reader, eventlog.logfile.writer
+w = eventlog.logfile.writer.LogWriter("run", "r1")
 w.append("history", {"step": 0, "data": {"x": 1.0}})
 w.close()
-assert [r.body["data"] for r in eventlog.reader.LogReader("run").records()] == [{"x": 1.0}]
+assert [r.body["data"] for r in eventlog.logfile.reader.LogReader("run").records()] == [{"x": 1.0}]
 """, tmp_path)
-    assert "eventlog.writer" in mods and "eventlog.reader" in mods
+    assert "eventlog.logfile.writer" in mods and "eventlog.logfile.reader" in mods
     assert "eventlog.runapi" not in mods
     assert "eventlog.runconfig" not in mods and "eventlog.media" not in mods
 

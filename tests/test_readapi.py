@@ -19,7 +19,7 @@ import pytest
 from test_server_support import Harness, start_harness  # noqa: E402  (skips without the server extra)
 
 import eventlog  # noqa: E402
-from eventlog import credentials  # noqa: E402
+from eventlog.client import credentials  # noqa: E402
 from eventlog.client.filters import compile_filters  # noqa: E402
 from eventlog.errors import (  # noqa: E402
     FilterError,

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from conftest import RUN_ID, T0, as_tuples, build_run, standard_sessions
 from eventlog import FormatVersionError, LogReader, Record
 from eventlog.cli.main import main as cli_main
-from eventlog.inspect import record_json, verify
-from eventlog.segment import LOG_DIR
+from eventlog.logfile.inspect import record_json, verify
+from eventlog.logfile.segment import LOG_DIR
 
 SKIPPABLE = 0x184D2A5E
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -17,8 +17,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from eventlog import LogReader, credentials
-from eventlog.inspect import verify
+from eventlog import LogReader
+from eventlog.client import credentials
+from eventlog.logfile.inspect import verify
 
 FLUSH_INTERVAL = 0.05
 # The log guarantees every record appended more than flush_interval before a kill (spec/format.md
@@ -44,7 +45,7 @@ def die(where):
     os.kill(os.getpid(), signal.SIGKILL)
 
 import eventlog
-from eventlog import writer as W
+from eventlog.logfile import writer as W
 
 W.LogWriter.__init__.__kwdefaults__["segment_bytes"] = 8192  # rotate every few hundred steps
 if inject == "mid-frame":              # the k-th frame is cut in the middle of its write(2)

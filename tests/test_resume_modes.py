@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from eventlog import LogReader, LogWriter, runapi
-from eventlog.inspect import verify
-from eventlog.reader import log_start_seq
+from eventlog.logfile.inspect import verify
+from eventlog.logfile.reader import log_start_seq
 from eventlog.resume import from_log
-from eventlog.segment import LOG_DIR, list_segments
+from eventlog.logfile.segment import LOG_DIR, list_segments
 from test_run_support import ev, of_type, run_folders, scrubbed_env  # noqa: F401  (fixture)
 
 

@@ -18,9 +18,10 @@ from typing import Dict, Optional
 import msgpack
 import pytest
 
-from eventlog import LogReader, LogWriter, credentials, runapi
-from eventlog.inspect import verify
-from eventlog.reader import log_start_seq
+from eventlog import LogReader, LogWriter, runapi
+from eventlog.client import credentials
+from eventlog.logfile.inspect import verify
+from eventlog.logfile.reader import log_start_seq
 from eventlog.server.testing import SERVER_BOOT
 from test_run_support import ev  # noqa: F401  (fixture)
 from test_server_support import (  # noqa: F401  (fixtures)

@@ -9,7 +9,7 @@ import pytest
 
 from eventlog import names, settings
 from eventlog.errors import ArgumentTypeError, UsageError
-from eventlog.sysinfo import strip_credentials
+from eventlog.capture.sysinfo import strip_credentials
 from test_run_support import ev, records  # noqa: F401
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import inspect, select
 
-from eventlog import credentials
+from eventlog.client import credentials
 from eventlog.server import schema
 from eventlog.server.db import make_engine
 from eventlog.server.migrations import LATEST, SchemaTooNewError, check_version, migrate

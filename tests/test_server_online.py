@@ -10,7 +10,7 @@ from typing import Dict, Optional
 
 import requests
 
-from eventlog import credentials
+from eventlog.client import credentials
 from eventlog.server.testing import SERVER_BOOT
 from eventlog.sinks.state import syncer_holder
 from test_server_support import (  # noqa: F401  (fixtures)

@@ -9,7 +9,7 @@ from typing import Optional
 import pytest
 
 import eventlog
-from eventlog import api, credentials
+from eventlog.client import accounts as api, credentials
 from eventlog.server.testing import free_port
 from test_server_support import (  # noqa: F401  (fixtures)
     Harness,

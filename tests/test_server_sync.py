@@ -15,8 +15,9 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from eventlog import Cursor, LogReader, LogWriter, credentials
-from eventlog.segment import LOG_DIR, list_segments
+from eventlog import Cursor, LogReader, LogWriter
+from eventlog.client import credentials
+from eventlog.logfile.segment import LOG_DIR, list_segments
 from eventlog.server.testing import SERVER_BOOT
 from eventlog.sinks.base import SinkContext, SinkError
 from eventlog.sinks.http import HttpSink

@@ -12,7 +12,7 @@ from typing import List, Optional
 import pytest
 
 from eventlog import LogWriter, Record
-from eventlog.inspect import record_dict
+from eventlog.logfile.inspect import record_dict
 from eventlog.sinks import CRASHED, DETACHED, FAILED, FINISHED, Sink
 from eventlog.sinks.base import Terminal
 from eventlog.sinks.registry import load

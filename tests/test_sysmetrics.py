@@ -1,4 +1,4 @@
-"""System metrics (eventlog/sysmetrics.py): a thread samples CPU, memory, disk, network and GPUs
+"""System metrics (eventlog/capture/sysmetrics.py): a thread samples CPU, memory, disk, network and GPUs
 (through nvidia-smi, here a stand-in script on PATH) into `system` records while the run is
 active; EVLOG_SYSTEM_INTERVAL sets the period, 0 turns it off."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlog import sysmetrics
+from eventlog.capture import sysmetrics
 
 from test_run_support import ev, of_type, only_run_folder, records, run_script, scrubbed_env  # noqa: F401
 

@@ -15,7 +15,7 @@ CHUNK = 1 << 20
 
 def hash_file(path: str) -> Tuple[str, int]:
     """(sha256 hex, size) of a file, read in chunks."""
-    from ..sysinfo import file_digest
+    from ..capture.sysinfo import file_digest
 
     return file_digest(path)
 

@@ -1,5 +1,5 @@
 """Artifacts on an evlog server (spec/protocol.md 8): `fetch("entity/project/name:alias")` against
-the logged-in server (eventlog.credentials), and streamed downloads of their files. `requests` is
+the logged-in server (eventlog.client.credentials), and streamed downloads of their files. `requests` is
 imported inside the functions, so `import eventlog` stays light."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tempfile
 from typing import Any, Dict, Optional
 from urllib.parse import quote
 
-from .. import credentials
+from ..client import credentials
 from ..errors import ArtifactError, ArtifactIntegrityError, ArtifactNotFoundError, ServerUnreachableError
 from .artifact import Artifact, ArtifactEntry
 from .files import CHUNK
@@ -44,7 +44,7 @@ class Remote:
 
     def refused(self, resp: Any, spec: str) -> Exception:
         """The error for a non-200 answer about artifact `spec`."""
-        from .. import api
+        from ..client import accounts as api
 
         try:
             body = resp.json()
@@ -92,7 +92,7 @@ class Remote:
         return tmp
 
     def default_entity(self) -> str:
-        from .. import api
+        from ..client import accounts as api
 
         if not self.key:
             raise ArtifactError(f"give the entity (entity/project/name:alias): no API key for {self.base_url} "
@@ -115,7 +115,7 @@ def fetch_spec(spec: ArtifactPath, type: Optional[str] = None) -> Artifact:  # n
 
 def fetch(path: str, type: Optional[str] = None) -> Artifact:  # noqa: A002 - wandb's name
     """Resolve "entity/project/name:alias" (or "project/name:v3": the key's entity) against the
-    logged-in server (eventlog.credentials); `.download()` fetches its files, checking each SHA-256."""
+    logged-in server (eventlog.client.credentials); `.download()` fetches its files, checking each SHA-256."""
     spec = parse(path, "path")
     if spec.project is None:
         raise ArtifactError(f"fetch({path!r}): give the project too: 'entity/project/{spec.name}:{spec.alias}'")

@@ -1,1 +1,1 @@
-"""Clients of the evlog server beyond what init() needs (eventlog/api.py): the read API (`eventlog.Api`)."""
+"""Clients of the evlog server beyond what init() needs (eventlog/client/accounts.py): the read API (`eventlog.Api`)."""

@@ -10,7 +10,7 @@ from typing import Any, Dict, Mapping, Optional
 from urllib.parse import quote
 
 from . import credentials
-from .errors import (
+from ..errors import (
     NoSuchEntityError,
     NotLoggedInError,
     PermissionDenied,

@@ -9,7 +9,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import quote
 
-from ..api import refusal
+from .accounts import refusal
 from ..errors import (
     Error,
     NoSuchFileError,

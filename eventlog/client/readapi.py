@@ -2,14 +2,14 @@
 projects, runs with filters, one run's metadata, history and files, artifacts.
 
 Server and key: the arguments, then EVLOG_BASE_URL / EVLOG_API_KEY (WANDB_* aliases), then what
-`evlog login` stored (eventlog/credentials.py). Without a key only open projects are readable.
+`evlog login` stored (eventlog/client/credentials.py). Without a key only open projects are readable.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote, urlparse
 
-from .. import credentials
+from . import credentials
 from ..errors import ArgumentTypeError, UsageError
 from ..settings import env_lookup
 from .connection import Connection, run_path

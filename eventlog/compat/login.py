@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from .. import api, credentials
+from ..client import accounts as api, credentials
 from ..errors import ArgumentTypeError, NotLoggedInError, UsageError
 
 

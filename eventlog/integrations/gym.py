@@ -36,8 +36,8 @@ def log_video(path, folder=None, fps=None) -> None:
         return
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
-    from .errors import Error
-    from .media import Video
+    from ..errors import Error
+    from ..media import Video
 
     key = video_key(folder if folder is not None else os.path.dirname(path))
     try:
@@ -109,7 +109,7 @@ _PATCHERS = [(module, _patcher(cls_name, method)) for module, cls_name, method i
 def enable(run) -> None:
     """Log the videos gym/gymnasium record from now on with `run`."""
     global _run
-    from .postimport import when_imported
+    from ..postimport import when_imported
 
     _run = weakref.ref(run)
     for module, patch in _PATCHERS:

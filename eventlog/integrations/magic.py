@@ -7,8 +7,8 @@ the name of a YAML file holding such a map. The switches (all booleans):
 |---|---|---|
 | `argparse` | true | the parsed arguments of argparse land in the run's config: a Namespace the program parsed before init() (found in `__main__` or in the function that called init()), and every `parse_args()` / `parse_known_args()` after it |
 | `absl` | true | the values of the absl flags defined by the main module land in config (when absl.flags is in use): at init() if the flags were parsed already, else when they are |
-| `tensorboard` | true | TensorBoard event files are copied into the run, as with `sync_tensorboard=True` (eventlog/tbsync.py) |
-| `gym` | true | videos recorded by Gymnasium's RecordVideo (and the older gym VideoRecorder) are logged, as with `monitor_gym=True` (eventlog/gym.py) |
+| `tensorboard` | true | TensorBoard event files are copied into the run, as with `sync_tensorboard=True` (eventlog/integrations/tensorboard.py) |
+| `gym` | true | videos recorded by Gymnasium's RecordVideo (and the older gym VideoRecorder) are logged, as with `monitor_gym=True` (eventlog/integrations/gym.py) |
 
 An unknown key is a UsageError that lists the known ones; a value that is not a bool is an
 ArgumentTypeError. The patches are installed once per process and act on the current run only.
@@ -19,8 +19,8 @@ import os
 import sys
 import weakref
 
-from .errors import ArgumentTypeError, UsageError
-from .postimport import when_imported
+from ..errors import ArgumentTypeError, UsageError
+from ..postimport import when_imported
 
 SWITCHES = {
     "argparse": True,
@@ -39,7 +39,7 @@ def parse(value) -> dict:
         return dict(SWITCHES)
     given = value
     if isinstance(value, str):
-        from .runconfig import load_yaml_mapping
+        from ..runconfig import load_yaml_mapping
 
         given = load_yaml_mapping(value, f"magic={value!r}", "switches")
     if not isinstance(given, dict):
@@ -73,7 +73,7 @@ def _target_run(switch: str):
 
 def _storable(d: dict) -> dict:
     """The values of an argparse/absl map the config can store (others as their str())."""
-    from .values import normalize_config_value
+    from ..values import normalize_config_value
 
     out = {}
     for k, v in d.items():
@@ -229,7 +229,7 @@ def start(run, settings) -> Integrations:
     if switches.get("absl"):
         when_imported("absl.flags", _capture_absl)
     if settings.sync_tensorboard or switches.get("tensorboard"):
-        from . import tbsync
+        from . import tensorboard as tbsync
 
         out.tb = tbsync.start(run)
     if settings.monitor_gym or switches.get("gym"):

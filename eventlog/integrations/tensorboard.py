@@ -3,7 +3,7 @@
 Where from: the log dirs of every TensorBoard writer the program opens -- tensorboardX's
 `SummaryWriter` and `torch.utils.tensorboard.SummaryWriter` (whose event file writers, from
 tensorboardX and the tensorboard package, are patched to tell us their log dir, also for writers
-made before init()) -- and any folder given to `eventlog.tbsync.watch(logdir)`. Every
+made before init()) -- and any folder given to `eventlog.integrations.tensorboard.watch(logdir)`. Every
 `*tfevents*` file under such a folder written since the run started is followed.
 
 How: like the sinks follow the log (a watchdog observer wakes a thread, which also looks every
@@ -32,7 +32,7 @@ import weakref
 from pathlib import Path
 
 # the event-file codec, shared with `evlog import tensorboard`
-from .interop.tfevents import TFRecordTail, convert_value, event_class, masked_crc  # noqa: F401
+from ..interop.tfevents import TFRecordTail, convert_value, event_class, masked_crc  # noqa: F401
 
 POLL_INTERVAL = 0.5
 HOLD_SECONDS = 150.0      # > tensorboardX's default flush_secs (120)
@@ -267,8 +267,8 @@ class TensorBoardSync:
             self._log(s, self.held.pop(s))
 
     def _log(self, step: int, data: dict) -> None:
-        from .errors import RunFinishedError
-        from .media import Media, MediaError
+        from ..errors import RunFinishedError
+        from ..media import Media, MediaError
 
         for k in list(data):  # bad media from the files (a corrupt image): skip that value
             v = data[k]
@@ -424,7 +424,7 @@ def _is_closed(writer) -> bool:
 def install_patches() -> None:
     """Patch the event file writer classes: now if their module is imported (then find the writers
     made before, once), else as soon as it is."""
-    from .postimport import when_imported
+    from ..postimport import when_imported
 
     for name in WRITER_MODULES:
         module = sys.modules.get(name)
@@ -466,9 +466,9 @@ def watch(logdir) -> None:
     """Follow the TensorBoard event files under `logdir` (written since the run started) too."""
     sync = _active
     if sync is None:
-        from .errors import NoRunError
+        from ..errors import NoRunError
 
-        raise NoRunError("eventlog.tbsync.watch() needs a run started with sync_tensorboard=True (or magic)")
+        raise NoRunError("eventlog.integrations.tensorboard.watch() needs a run started with sync_tensorboard=True (or magic)")
     sync.add_logdir(logdir)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import Error, ImportSourceError, LogValueError
 from ..names import ID_RE
-from ..runfolder import PREFIX, folder_name, run_root, scan_runs
+from ..rundir.folder import PREFIX, folder_name, run_root, scan_runs
 
 SOURCE_PREFIXES = {"wandb": "wb", "tensorboard": "tb", "mlflow": "mlf"}
 PARTIAL_PREFIX = ".importing-"
@@ -41,7 +41,7 @@ def find_imported(root_dir: str, run_id: str) -> Optional[Path]:
 
 def imported_source(folder: Path) -> Optional[Dict[str, Any]]:
     """The `source` map of an imported run's `run` record (None for a run that was not imported)."""
-    from ..reader import LogReader
+    from ..logfile.reader import LogReader
 
     for rec in LogReader(folder).records():
         return rec.body.get("source") if rec.type == "run" else None
@@ -117,7 +117,7 @@ class ImportedRun:
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "ImportedRun":
         from ..runconfig import normalize
-        from ..writer import LogWriter
+        from ..logfile.writer import LogWriter
 
         if find_imported(self.root_dir, self.run_id) is not None:
             raise ImportSourceError(f"run {self.run_id} was imported already ({find_imported(self.root_dir, self.run_id)})")

@@ -1,5 +1,5 @@
 """TensorBoard event files (tfevents): the TFRecord framing and the Summary values, read by
-`sync_tensorboard` (eventlog/tbsync.py, incrementally) and `evlog import tensorboard`
+`sync_tensorboard` (eventlog/integrations/tensorboard.py, incrementally) and `evlog import tensorboard`
 (eventlog/interop/tb_import.py, whole files).
 
 A file is a sequence of TFRecords: u64 length, masked CRC-32C of the length, data, masked CRC-32C of

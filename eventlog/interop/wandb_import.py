@@ -82,7 +82,7 @@ def _program(env: Any) -> Dict[str, Any]:
 
 
 def _git(run: Any) -> Optional[Dict[str, Any]]:
-    from ..sysinfo import strip_credentials
+    from ..capture.sysinfo import strip_credentials
 
     g = run.git
     if not (g.commit or g.remote_url):

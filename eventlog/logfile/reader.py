@@ -13,7 +13,7 @@ from collections import namedtuple
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ArgumentTypeError, FormatVersionError, NotARunFolderError
+from ..errors import ArgumentTypeError, FormatVersionError, NotARunFolderError
 from .segment import (
     LOG_DIR,
     Damage,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import msgpack
 import zstandard
 
-from .errors import FormatVersionError
+from ..errors import FormatVersionError
 
 if TYPE_CHECKING:  # typing and dataclasses cost ~20 ms of import time; init() imports this module
     from typing import Iterator, List, Optional, Tuple, Union

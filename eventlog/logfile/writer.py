@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import msgpack
 import zstandard
 
-from .errors import (
+from ..errors import (
     ArgumentTypeError,
     ForkedWriterError,
     UnpackableValueError,

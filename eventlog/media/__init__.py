@@ -259,7 +259,7 @@ class Table(Media):
         self._prepared = None  # logged again, the table is encoded again
 
     def _encode(self, key: str) -> Prepared:
-        from ..export import json_text
+        from ..rundir.export import json_text
         from ..values import normalize_log_value
 
         columns = self.columns

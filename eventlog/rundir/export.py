@@ -26,7 +26,7 @@ import json
 import math
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from .mediamap import is_media_map
+from ..mediamap import is_media_map
 
 FORMATS = ("csv", "jsonl")
 STEP_COLUMN = "_step"
@@ -186,7 +186,7 @@ def lines(fmt: str, rows: Callable[[], Iterable[Row]], keys: Optional[Sequence[s
 def folder_rows(folder: Any, on_damage: Optional[Callable[[Any], None]] = None) -> Callable[[], Iterator[Row]]:
     """A `rows` function over the history records of a run folder's log (damage is skipped and
     reported to `on_damage`, as the reader does)."""
-    from .reader import LogReader
+    from ..logfile.reader import LogReader
 
     def rows() -> Iterator[Row]:
         for rec in LogReader(folder, on_damage=on_damage).records():

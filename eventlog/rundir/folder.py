@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 ROOT_NAME = "evlog"
 LATEST = "latest-run"

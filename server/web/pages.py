@@ -289,7 +289,7 @@ def _link(url: Optional[str], text: Any, ident: str = "") -> str:
 
 
 def command_line(program: Optional[Dict[str, Any]]) -> str:
-    from eventlog.sysinfo import shell_quote
+    from eventlog.capture.sysinfo import shell_quote
 
     argv = (program or {}).get("argv") or []
     return " ".join(shell_quote(str(a)) for a in argv)
