@@ -21,15 +21,14 @@ ROOTS = {"eventlog": REPO / "eventlog", "eventlog.sinks": REPO / "sinks", "event
 # another layer by adding its name there. FACADE matches only itself (everything is under it).
 LAYERS: List[Tuple[str, List[str]]] = [
     ("base", ["eventlog.errors", "eventlog.names"]),
-    ("engine", ["eventlog.logfile.segment", "eventlog.logfile.writer", "eventlog.logfile.reader", "eventlog.logfile.inspect",
-                "eventlog.mediamap", "eventlog.rundir.export"]),
-    ("run parts", ["eventlog.rundir.folder", "eventlog.client.credentials", "eventlog.client.accounts", "eventlog.capture.console",
-                   "eventlog.capture.sysinfo", "eventlog.capture.sysmetrics", "eventlog.terminal", "eventlog.metricdefs",
-                   "eventlog.mediabase", "eventlog.runmapping", "eventlog.attach.wire", "eventlog.compat.settings"]),
+    ("engine", ["eventlog.logfile", "eventlog.rundir", "eventlog.mediamap"]),
+    ("run parts", ["eventlog.client.credentials", "eventlog.client.accounts", "eventlog.capture",
+                   "eventlog.terminal", "eventlog.metricdefs", "eventlog.mediabase", "eventlog.runmapping",
+                   "eventlog.attach.wire", "eventlog.compat.settings"]),
     ("values", ["eventlog.values", "eventlog.runconfig", "eventlog.runsummary"]),
     ("media", ["eventlog.media", "eventlog.interop.tfevents"]),  # a Table's cells are values
     # what init() switches on: each takes the run as an argument, none imports the run API
-    ("run integrations", ["eventlog.postimport", "eventlog.integrations.magic", "eventlog.integrations.tensorboard", "eventlog.integrations.gym"]),
+    ("run integrations", ["eventlog.postimport", "eventlog.integrations"]),
     ("run API", ["eventlog.settings", "eventlog.runapi", "eventlog.runops", "eventlog.resume",
                  "eventlog.syncproc", "eventlog.attach", "eventlog.artifacts"]),
     ("on the run API", ["eventlog.client", "eventlog.compat"]),
@@ -343,12 +342,12 @@ def test_imports_are_read_from_every_form_and_only_those(tmp_path):
     assert got == [
         (5, "eventlog.sinks.base", False),      # from . import submodule
         (6, "eventlog.sinks.state", False),     # from .module import name
-        (9, "eventlog.logfile.reader", True),           # annotations only
+        (9, "eventlog.logfile.reader", True),   # annotations only
         (12, "eventlog.sinks.jsonl", False),    # a relative name in a lazy table (".json" names none)
         (14, "eventlog.syncproc", False),       # `-m` argument
         (15, "eventlog.server.app", False),     # module:attr
         (16, "eventlog.cli", False),            # code run with python -c
-        (21, "eventlog.client.accounts", False),            # function level, `from package import submodule`
+        (21, "eventlog.client.accounts", False),  # function level, `from package import submodule`
         (22, "eventlog.logfile.segment", False),
         (23, "eventlog.sinks.http", False),     # import_module(".x", __package__)
     ]
@@ -371,14 +370,17 @@ def test_the_checks_name_what_breaks_them():
     seg = str(MODULES["eventlog.logfile.segment"].relative_to(REPO))
     assert upward([imp("eventlog.logfile.segment", "eventlog.runapi")]) == [
         f"{seg}:7: eventlog.logfile.segment (engine) -> eventlog.runapi (run API)"]
-    assert upward([imp("eventlog.runapi", "eventlog.logfile.segment"), imp("eventlog", "eventlog.sinks.base")]) == []
+    assert upward([imp("eventlog.runapi", "eventlog.logfile.segment"),
+                   imp("eventlog", "eventlog.sinks.base")]) == []
     assert upward([imp(*next(iter(KNOWN)))]) == []
     assert against_the_flow([imp("eventlog.sinks.base", "eventlog.server.app")], "eventlog.sinks",
                             ("eventlog.server",)) != []
     assert against_the_flow([imp("eventlog.server.app", "eventlog.sinks.base")], "eventlog.sinks",
                             ("eventlog.server",)) == []
-    assert cycle_of([imp("eventlog.logfile.segment", "eventlog.logfile.reader"), imp("eventlog.logfile.reader", "eventlog.logfile.segment")]) == (
-        f"{MODULES['eventlog.logfile.reader'].relative_to(REPO)}:7: eventlog.logfile.reader -> eventlog.logfile.segment\n"
+    reader = MODULES["eventlog.logfile.reader"].relative_to(REPO)
+    assert cycle_of([imp("eventlog.logfile.segment", "eventlog.logfile.reader"),
+                     imp("eventlog.logfile.reader", "eventlog.logfile.segment")]) == (
+        f"{reader}:7: eventlog.logfile.reader -> eventlog.logfile.segment\n"
         f"{seg}:7: eventlog.logfile.segment -> eventlog.logfile.reader")
     assert cycle_of([imp("eventlog.logfile.segment", "eventlog.logfile.reader"),
                      imp("eventlog.logfile.reader", "eventlog.logfile.segment", typing_only=True)]) is None
