@@ -4,7 +4,7 @@ Every operation on a run is a record in the run's log (spec/format.md, section 3
 in-memory state (config, summary, step) mirrors what the records say and is changed only after
 the record was appended. The Run writes only through `LogWriter.append`.
 
-(The module is not called `run.py`: `eventlog.run` is the current Run, as in `wandb.run`.)
+(The package is not called `run`: `eventlog.run` is the current Run, as in `wandb.run`.)
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 import warnings
 import weakref
 
-from .errors import (
+from ..errors import (
     ArgumentTypeError,
     ConfigError,
     ForkedWriterError,
@@ -26,13 +26,13 @@ from .errors import (
     StepWarning,
     UsageError,
 )
-from .names import generate_id, generate_name
-from .runconfig import Config, load_defaults, normalize as normalize_config, source_to_dict
-from .runsummary import Summary
-from .settings import RESUME_WORDS, check_tags, resolve
-from .media import MediaBatch
-from .runops import RunOps
-from .values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
+from ..names import generate_id, generate_name
+from ..runconfig import Config, load_defaults, normalize as normalize_config, source_to_dict
+from ..runsummary import Summary
+from ..settings import RESUME_WORDS, check_tags, resolve
+from ..media import MediaBatch
+from ..runops import RunOps
+from ..values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
 
 _MAX_WARNING_RECORDS = 100
 _MAX_KNOWN_KEYS = 100_000  # log() keys remembered as checked; beyond, new keys take the slow check
@@ -438,7 +438,7 @@ class Run(RunOps):
         with a `files` record (before the history record that references them)."""
         if self._folder is None:
             return
-        from .media import store
+        from ..media import store
 
         entries = store(self._folder, files, self._media_known)
         if not entries:
@@ -634,7 +634,7 @@ class Run(RunOps):
         return [t for _, t in targets]
 
     def _copy_file(self, src: str, rel: str, kind: str):
-        from .capture.sysinfo import copy_file, file_digest
+        from ..capture.sysinfo import copy_file, file_digest
 
         dest = self._folder / rel
         try:
@@ -650,7 +650,7 @@ class Run(RunOps):
         """Copy the files saved with policy "live"/"end" once more if they changed (lock held)."""
         if not self._save_at_finish:
             return
-        from .capture.sysinfo import file_digest
+        from ..capture.sysinfo import file_digest
 
         entries = []
         for rel, (src, kind, sha) in self._save_at_finish.items():
@@ -705,7 +705,7 @@ class Run(RunOps):
             self._leave()
         self._close_attach()  # after the exit record: attached processes learn the run is finished
         if wait and self._syncer is not None:
-            from .syncproc import wait_syncer
+            from ..syncproc import wait_syncer
 
             try:
                 wait_syncer(self._syncer, self._settings.finish_timeout)
@@ -830,7 +830,7 @@ PREINIT_SUMMARY = _Preinit("summary")
 def _set_current(run) -> None:
     global _current
     _current = run
-    pkg = sys.modules.get(__package__)
+    pkg = sys.modules.get(__name__.partition(".")[0])  # the top package: eventlog.run, .config, .summary
     if pkg is None:
         return
     if run is None:
@@ -999,8 +999,8 @@ def _online(s, run_id):
     with the server unreachable, unless force=True) logs offline; the run syncs later."""
     if s.mode != "online":
         return s.mode, s.entity, s.project, None
-    from .client import accounts as api
-    from .errors import ServerUnreachableError
+    from ..client import accounts as api
+    from ..errors import ServerUnreachableError
 
     try:
         login = api.resolve_online(s.entity, s.project, anonymous=s.anonymous, force=s.force, env=s.env,
@@ -1021,7 +1021,7 @@ def _record_files(folder, code_file, git):
     if code_file is not None:
         files.append(code_file)
     if git is not None and git.get("diff_file"):
-        from .capture.sysinfo import file_digest
+        from ..capture.sysinfo import file_digest
 
         try:
             sha, size = file_digest(folder / git["diff_file"])
@@ -1032,8 +1032,8 @@ def _record_files(folder, code_file, git):
 
 
 def _start(s) -> Run:
-    from .rundir import folder as runfolder
-    from .capture import sysinfo
+    from ..rundir import folder as runfolder
+    from ..capture import sysinfo
 
     start_time = time.time()
     script = sysinfo.main_script()
@@ -1057,7 +1057,7 @@ def _start(s) -> Run:
 
     online = None
     if s.resume:  # continue an existing run when there is one (eventlog/resume.py)
-        from . import resume
+        from .. import resume
 
         plan = resume.plan(s, run_id)
         run_id, online = plan.run_id, plan.online
@@ -1076,7 +1076,7 @@ def _start(s) -> Run:
     name = s.name or generate_name(count + 1)
     folder = runfolder.create(s.dir, run_id, start_time)
     probe = None if s.disable_git else sysinfo.GitProbe(script_dir, folder)
-    from .logfile.writer import LogWriter
+    from ..logfile.writer import LogWriter
 
     try:
         writer = LogWriter(folder, run_id, flush_interval=s.flush_interval, fsync=s.fsync)
@@ -1114,14 +1114,14 @@ def _start(s) -> Run:
 def _launch(s, run) -> Run:
     """A run whose log is open and flushed: point latest-run at it, install the exit hooks, start
     its syncer (a resumed session gets one too; the sinks continue from their cursors)."""
-    from .rundir import folder as runfolder
-    from .capture import sysinfo
+    from ..rundir import folder as runfolder
+    from ..capture import sysinfo
 
     folder, mode = run._folder, run._mode
     runfolder.link_latest(folder)
     _install_hooks()
-    from .syncproc import start_syncer
-    from .terminal import banner
+    from ..syncproc import start_syncer
+    from ..terminal import banner
 
     # the banner before init() returns (before the program's next print); the syncer's stdout sink then skips it
     env = os.environ if s.env is None else s.env
@@ -1133,7 +1133,7 @@ def _launch(s, run) -> Run:
     except Exception as exc:  # noqa: BLE001 - the run logs; it can be synced later
         sys.stderr.write(f"evlog: could not start the syncer ({exc}); sync later with: evlog sync {folder}\n")
     if s.sync_tensorboard or s.monitor_gym or s.magic:
-        from .integrations import magic
+        from ..integrations import magic
 
         run._integrations = magic.start(run, s)
     if mode == "offline" and not s.silent and not shown and getattr(run, "_syncer", None) is None:
@@ -1141,11 +1141,11 @@ def _launch(s, run) -> Run:
         sys.stderr.write(f"evlog: run stored offline in {folder}; sync it later with: "
                          f"evlog sync {sysinfo.shell_quote(str(folder))}\n")
     if s.console:
-        from .capture.console import Capture
+        from ..capture.console import Capture
 
         run._console = Capture(run._output)
     if s.system_interval > 0:
-        from .capture.sysmetrics import Sampler
+        from ..capture.sysmetrics import Sampler
 
         run._sampler = Sampler(run._system, s.system_interval, str(folder), nvidia_smi=sysinfo.which("nvidia-smi"))
     return run
@@ -1204,7 +1204,7 @@ def init(
     )
     env = None
     if settings is not None:
-        from .compat.settings import apply
+        from ..compat.settings import apply
 
         env = apply(settings, args, os.environ)
     if config_include_keys is not None or config_exclude_keys is not None:
