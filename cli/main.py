@@ -10,11 +10,8 @@ import click
 from eventlog import Error, __version__
 from eventlog.logfile.inspect import format_record, record_json, verify
 from eventlog.logfile.reader import LogReader, resolve_run_folder
+from eventlog.records.types import RECORD_TYPES  # what `tail --type` takes
 from eventlog.sinks.state import find_run_folders
-
-# every record type of spec/format.md section 3 (what `tail --type` takes)
-RECORD_TYPES = ("run", "config", "history", "summary", "meta", "files", "exit", "resume", "recovery", "warning",
-                "preempting", "system", "output", "metric", "alert", "attach", "artifact", "use_artifact")
 
 USAGE_EXIT = 2
 

@@ -31,32 +31,22 @@ from .errors import (
     WriterLockedError,
 )
 from .metricdefs import MetricFold
+from .records.fold import RunFold
+from .records.types import IDENTITY  # noqa: F401  (resume.IDENTITY: the fields of a run's identity)
 from .settings import RESUME_WORDS
 from .values import same_value
 
 STATE_TYPE = "application/vnd.evlog.state+msgpack"
 NEW, LOCAL, SERVER = "new", "local", "server"
-# the run record's fields that identify a run (what sinks need; the `run` map of a resume record)
-IDENTITY = ("id", "name", "project", "entity", "group", "job_type", "notes", "tags", "mode", "start_time",
-            "settings", "url")
 
 
 # ------------------------------------------------------------------------- a run's state
-class RunState:
-    """What a run is when a session starts: rebuilt from its log or from the server."""
+class RunState(RunFold):
+    """What a run is when a session starts: rebuilt from its log (the records' fold) or from the server."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.source = "log"      # "log" or "server"
-        self.run: dict = {}      # identity: the run record's fields (IDENTITY), as last changed
-        self.config: dict = {}
-        self.summary: dict = {}
-        self.metrics = MetricFold()  # define_metric definitions and their summary state
-        self.last_step = None    # the highest committed step, None before the first
-        self.next_seq = 0
-        self.records = 0         # readable records (log) / 0 (server)
-        self.session = 0         # number of the last session (0: the first, k: the k-th resume)
-        self.ended = None        # the last session's exit body, None when it has none (crashed, running)
-        self.program = None      # the last session's `program` map (how to run it again)
         self.server_state = None  # the server's state of the run (server source)
         self.updated_at = None
 
@@ -75,17 +65,6 @@ class RunState:
         return self.ended is None or bool(self.ended.get("interrupted"))
 
 
-def _update(target: dict, body: dict) -> None:
-    upd, rem = body.get("update"), body.get("remove")
-    if isinstance(upd, dict):
-        target.update(upd)
-    for k in rem if isinstance(rem, list) else ():
-        try:
-            target.pop(k, None)
-        except TypeError:
-            pass
-
-
 def from_log(folder) -> RunState:
     """The state a run folder's log holds (readable records, in seq order; damage is skipped)."""
     from .logfile.reader import LogReader
@@ -93,54 +72,7 @@ def from_log(folder) -> RunState:
     st = RunState()
     reader = LogReader(folder)
     for rec in reader.records():
-        st.records += 1
-        st.next_seq = rec.seq + 1
-        t, b = rec.type, rec.body
-        if t == "history":
-            step, data = b.get("step"), b.get("data")
-            if type(step) is int and (st.last_step is None or step > st.last_step):
-                st.last_step = step
-            if isinstance(data, dict):
-                if st.metrics.active:
-                    st.metrics.apply(st.summary, data)
-                else:
-                    st.summary.update(data)
-        elif t == "metric":
-            st.metrics.define(b)
-        elif t == "summary":
-            _update(st.summary, b)
-        elif t == "config":
-            _update(st.config, b)
-        elif t == "meta":
-            for k in ("name", "notes", "tags"):
-                if k in b:
-                    st.run[k] = b[k]
-        elif t == "run":
-            st.run = {k: b.get(k) for k in IDENTITY}
-            st.program = b.get("program")
-            st.ended = None
-        elif t == "resume":
-            base = b.get("run")
-            if isinstance(base, dict):
-                # the first record of a log that begins past seq 0: the state the server had
-                st.run.update({k: base.get(k) for k in IDENTITY})
-                for key in ("config", "summary"):
-                    if isinstance(b.get(key), dict):
-                        merged = dict(b[key])
-                        merged.update(getattr(st, key))
-                        setattr(st, key, merged)
-                if isinstance(b.get("metrics"), dict) and not st.metrics.active:
-                    st.metrics = MetricFold.restore(b["metrics"])
-            ls = b.get("last_step")
-            if type(ls) is int and (st.last_step is None or ls > st.last_step):
-                st.last_step = ls
-            session = b.get("session")
-            st.session = session if type(session) is int and session > st.session else st.session + 1
-            if isinstance(b.get("program"), dict):
-                st.program = b["program"]
-            st.ended = None
-        elif t == "exit":
-            st.ended = b
+        st.feed(rec.seq, rec.type, rec.body)
     if not st.run.get("id"):
         from .logfile.segment import LOG_DIR
 

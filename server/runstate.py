@@ -5,6 +5,8 @@ import time
 from typing import Any, Dict, List, Optional
 
 from eventlog.metricdefs import MetricFold
+from eventlog.records.fold import exit_state, later_step
+from eventlog.records.update import apply_update
 
 from . import schema as s
 from .access import check_media_name
@@ -119,12 +121,8 @@ class RunState:
                 data = body.get("data")
                 if type(step) is not int or type(data) is not dict:
                     raise bad_record(rec, "a history record needs an int 'step' and a map 'data'")
-                if last_step is None or step > last_step:
-                    last_step = step
-                if metrics.defs:
-                    metrics.apply(summary, data)
-                else:
-                    summary.update(data)
+                last_step = later_step(last_step, step)
+                metrics.apply(summary, data)
                 hist += 1
             elif rec[1] == "run":
                 if seq != 0:
@@ -148,13 +146,7 @@ class RunState:
                 raise bad_record(rec, "'update' must be a map")
             if rem is not None and type(rem) is not list:
                 raise bad_record(rec, "'remove' must be a list")
-            if upd:
-                target.update(upd)
-            for k in rem or ():
-                try:
-                    target.pop(k, None)
-                except TypeError:  # unhashable key: nothing to remove
-                    pass
+            apply_update(target, b)
         elif t == "meta":
             if "name" in b:
                 f["name"] = _opt_str(rec, b, "name")
@@ -167,7 +159,7 @@ class RunState:
             if type(code) is not int or not -(2 ** 31) <= code < 2 ** 31:
                 raise bad_record(rec, "'exit_code' must be an int")
             f["exit_code"] = code
-            f["state"] = "finished" if code == 0 else "failed"
+            f["state"] = exit_state(b)
             f["runtime"] = _num(rec, b.get("runtime"), "runtime")
             f["ended_at"] = float(rec[2])
         elif t == "resume":

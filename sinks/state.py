@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from eventlog import Cursor, LogReader
 from eventlog.logfile.segment import LOG_DIR, list_segments
+from eventlog.records.fold import RunFold, exit_state
 
 from .base import SINKS_DIR, atomic_write_json, read_json
 
@@ -187,25 +188,13 @@ def run_facts(folder: Path) -> RunFacts:
     reader = LogReader(folder)
     facts = RunFacts(reader.folder)
     facts.size = sum(s for _, s in log_bytes(reader.folder))
-    last_session_exit: Optional[Dict[str, Any]] = None
+    fold = RunFold()
     for rec in reader.records():
-        facts.records += 1
-        facts.next_seq = rec.seq + 1
-        body = rec.body if isinstance(rec.body, dict) else {}
-        if rec.type == "history":
-            facts.steps += 1
-        elif rec.type == "run":
-            facts.run_id = str(body.get("id") or facts.run_id)
-            facts.name = str(body.get("name") or facts.name)
-        elif rec.type == "meta" and body.get("name"):
-            facts.name = str(body["name"])
-        elif rec.type == "resume" and isinstance(body.get("run"), dict):  # a log resumed from the server
-            facts.run_id = str(body["run"].get("id") or facts.run_id)
-            facts.name = str(body["run"].get("name") or facts.name)
-        if rec.type == "exit":
-            last_session_exit = body
-        elif rec.type in ("resume", "run"):
-            last_session_exit = None
+        fold.feed(rec.seq, rec.type, rec.body)
+    facts.records, facts.next_seq, facts.steps = fold.records, fold.next_seq, fold.rows
+    facts.run_id = str(fold.run.get("id") or "")
+    facts.name = str(fold.run.get("name") or "")
+    last_session_exit = fold.ended
     facts.damage = list(reader.damage)
     if not facts.run_id:
         facts.run_id = header_run_id(reader.folder) or ""
@@ -214,7 +203,7 @@ def run_facts(folder: Path) -> RunFacts:
     elif last_session_exit is not None:
         code = last_session_exit.get("exit_code", 0)
         facts.exit_code = code if isinstance(code, int) else None
-        facts.state = "finished" if code == 0 else "failed"
+        facts.state = exit_state(last_session_exit)
     else:
         facts.state = "crashed"
     for name in previous_sinks(reader.folder):

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import LogReader, Record
 from eventlog.metricdefs import MetricFold
+from eventlog.records.update import apply_update, str_keys
 from eventlog.terminal.banner import BANNER_PRINTED, project_url, resume_lines, run_url, start_lines
 from eventlog.terminal.banner import sync_command  # noqa: F401  (re-exported: sinks.stdout.sync_command)
 
@@ -148,13 +149,7 @@ class StdoutSink(Sink):
         elif rec.type == "metric":
             self.metrics.define(body)
         elif rec.type == "summary":
-            upd = body.get("update")
-            if isinstance(upd, dict):
-                for k, v in upd.items():
-                    if not str(k).startswith("_"):
-                        self.summary[str(k)] = v
-            for k in body.get("remove") or ():
-                self.summary.pop(str(k), None)
+            apply_update(self.summary, str_keys(body, drop_private=True))  # the keys the table shows
         elif rec.type == "run":
             self.run_id = str(body.get("id") or self.run_id)
             self.run_name = str(body.get("name") or self.run_name)

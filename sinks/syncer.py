@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 from eventlog import Cursor, LogReader, Record
 from eventlog.logfile.segment import LOG_DIR
+from eventlog.records.fold import run_identity
 
 from .base import (
     CRASHED,
@@ -476,11 +477,8 @@ def run_info(folder: Path) -> Tuple[Optional[str], Dict[str, Any], bool]:
     """(run id, `run` record body, whether any record is readable yet)."""
     reader = LogReader(folder)
     for rec in reader.records():
-        if rec.type == "run" and isinstance(rec.body, dict):
-            return str(rec.body.get("id") or header_run_id(reader.folder) or ""), rec.body, True
-        if rec.type == "resume" and isinstance(rec.body, dict) and isinstance(rec.body.get("run"), dict):
-            # a log that begins past seq 0 (resumed from the server): the run's identity is here
-            body = rec.body["run"]
+        body = run_identity(rec.type, rec.body)  # a `run` record, or a log resumed from the server
+        if body is not None:
             return str(body.get("id") or header_run_id(reader.folder) or ""), body, True
         return header_run_id(reader.folder), {}, True
     return header_run_id(reader.folder), {}, False

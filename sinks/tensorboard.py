@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import Record
+from eventlog.records.update import apply_update, str_keys
 
 from .base import Sink, SinkContext, SinkError, env_flag, flatten, is_media, media_kind, numeric
 
@@ -164,11 +165,7 @@ class TensorBoardSink(Sink):
                 self._record(ev.SerializeToString())
                 self.events += 1
             elif rec.type == "config":
-                upd = body.get("update")
-                if isinstance(upd, dict):
-                    self.config.update({str(k): v for k, v in upd.items()})
-                for k in body.get("remove") or ():
-                    self.config.pop(str(k), None)
+                apply_update(self.config, str_keys(body))
                 self._ensure_file()
                 text = "```\n" + json.dumps(self.config, indent=2, sort_keys=True, default=repr) + "\n```"
                 ev = Event(wall_time=rec.time, step=self.last_step or 0, summary=self._text("config", text))
