@@ -2,7 +2,7 @@
 # Sets up everything the tests need on a fresh machine, then runs them. README's test command.
 # System packages (PostgreSQL for the server suite) come from apt when missing; Python packages
 # go into .venv (the frameworks extra: torch 2.13 CPU, transformers, Lightning, accelerate, optuna for
-# tests/test_frameworks.py). Extra arguments are passed to pytest.
+# tests/integrations/test_frameworks.py). Extra arguments are passed to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from test_dashboard_support import browser, page, sign_in  # noqa: F401  (fixtures)
-from test_run_support import ev  # noqa: F401  (fixtures)
-from test_server_support import start_harness
-from test_server_sync import evlog_sync, sync_env
+from support.dashboard import browser, page, sign_in  # noqa: F401  (fixtures)
+from support.run import ev  # noqa: F401  (fixtures)
+from support.server import start_harness
+from support.client import evlog_sync, sync_env
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import re
 from sqlalchemy import delete, func, select
 
 from eventlog.server import schema, series
-from test_dashboard_support import CODE_A, CODE_B, Web, metric_run, put_file, web  # noqa: F401 (fixture)
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.dashboard import CODE_A, CODE_B, Web, metric_run, put_file, web  # noqa: F401 (fixture)
+from support.server import (  # noqa: F401  (fixtures)
     T0,
     backend,
     history,
@@ -160,7 +160,7 @@ def test_forged_and_expired_session_cookies_are_ignored(srv, web):
     assert web.sign_in(key).status_code == 303
     cookie = web.http.cookies.get("evlog_session")
     other, _ = srv.user("other")
-    # cookies are random server-side session ids (tests/test_server_hostile_sessions.py has expiry and forgery from the database)
+    # cookies are random server-side session ids (tests/server/test_server_hostile_sessions.py has expiry and forgery from the database)
     for forged in (cookie[:-1] + ("A" if cookie[-1] != "A" else "B"), cookie[:-1], cookie + "A", "garbage", ""):
         w = Web(srv.url)
         w.http.cookies.set("evlog_session", forged)

@@ -4,7 +4,7 @@ table's sort/filter/group, chart controls, and user strings shown as text. Scree
 pages are kept in tests/artifacts/."""
 from __future__ import annotations
 
-from test_dashboard_support import (  # noqa: F401  (fixtures)
+from support.dashboard import (  # noqa: F401  (fixtures)
     CODE_A,
     browser,
     metric_run,
@@ -13,7 +13,7 @@ from test_dashboard_support import (  # noqa: F401  (fixtures)
     sign_in,
     site,
 )
-from test_server_support import history, uniq
+from support.server import history, uniq
 
 XSS_NAME = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 LIVE_WAIT = 15_000  # ms: only guards against hangs; the page polls every second

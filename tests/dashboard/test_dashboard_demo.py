@@ -13,9 +13,9 @@ from pathlib import Path
 import requests
 
 from eventlog.server.testing import free_port
-from test_server_support import wait_until  # (importing it also requires the server extra)
+from support.server import wait_until  # (importing it also requires the server extra)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def demo(env, tmp_path, *args):

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_run_support import ev, of_type, records  # noqa: F401
-from test_dashboard_support import browser, page  # noqa: F401  (fixtures)
-from test_server_support import backend, pg_cluster, srv  # noqa: F401  (fixtures)
-from test_server_sync import evlog_sync, sync_env
+from support.run import ev, of_type, records  # noqa: F401
+from support.dashboard import browser, page  # noqa: F401  (fixtures)
+from support.server import backend, pg_cluster, srv  # noqa: F401  (fixtures)
+from support.client import evlog_sync, sync_env
 
 
 def media_run(ev, tmp_path, srv, run_id="dash-media"):
@@ -70,7 +70,7 @@ def media_site(tmp_path_factory):
     """A SQLite server with one run that logged images, histograms and videos (gif and mp4)."""
     import os
 
-    from test_server_support import start_harness
+    from support.server import start_harness
 
     tmp = tmp_path_factory.mktemp("media-site")
     h = start_harness(f"sqlite:///{tmp / 'media.db'}", tmp)
@@ -110,7 +110,7 @@ def media_site(tmp_path_factory):
 
 
 def test_the_run_page_shows_images_with_a_step_slider_histograms_and_videos(media_site, page):
-    from test_dashboard_support import shot, sign_in
+    from support.dashboard import shot, sign_in
 
     h, user = media_site["h"], media_site["user"]
     sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")
@@ -154,7 +154,7 @@ def test_the_run_page_shows_images_with_a_step_slider_histograms_and_videos(medi
 
 
 def test_a_step_that_logged_a_list_of_images_shows_as_a_gallery(media_site, page):
-    from test_dashboard_support import shot, sign_in
+    from support.dashboard import shot, sign_in
 
     h, user = media_site["h"], media_site["user"]
     sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")
@@ -190,7 +190,7 @@ def test_a_step_that_logged_a_list_of_images_shows_as_a_gallery(media_site, page
 
 
 def test_a_logged_table_is_shown_as_text_rows(media_site, page):
-    from test_dashboard_support import shot, sign_in
+    from support.dashboard import shot, sign_in
 
     h, user = media_site["h"], media_site["user"]
     sign_in(page, h.url, media_site["key"], f"/{user}/pics/runs/browser-media")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_dashboard_support import browser, page, shot, sign_in  # noqa: F401  (fixtures)
-from test_server_support import T0, history, run_record, start_harness
+from support.dashboard import browser, page, shot, sign_in  # noqa: F401  (fixtures)
+from support.server import T0, history, run_record, start_harness
 
 
 def out(seq: int, stream: str, text: str) -> list:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import (
+from support.engine import (
     RUN_ID,
     T0,
     build_run,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import (
+from support.engine import (
     RUN_ID,
     as_tuples,
     build_run,

@@ -16,15 +16,15 @@ import msgpack
 import pytest
 from click.testing import CliRunner
 
-from conftest import RUN_ID, helper_command, subprocess_env, wait_for
+from support.engine import RUN_ID, helper_command, subprocess_env, wait_for
 from eventlog import LogReader, LogWriter, UsageError
 from eventlog.cli.main import main as cli_main
 from eventlog.logfile.inspect import verify
 from eventlog.logfile.segment import JOURNAL_NAME, LOG_DIR, Frame, journal_entry, list_segments, read_header, scan
 from eventlog.logfile.writer import DEFAULT_COMMIT_INTERVAL
-from test_run_support import ev  # noqa: F401 - the fixture
-from test_server_support import backend, pg_cluster, srv  # noqa: F401 - the fixtures
-from test_server_sync import evlog_sync, sync_env
+from support.run import ev  # noqa: F401 - the fixture
+from support.server import backend, pg_cluster, srv  # noqa: F401 - the fixtures
+from support.client import evlog_sync, sync_env
 
 RATE = 400  # steps/s: slow enough for a loaded machine, fast enough that 1 s of buffering loses ~400
 # What a kill may lose: the records of 100 ms, 200x the 0.5 ms commit interval (slack for a loaded

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from eventlog.rundir import export
 from eventlog.cli import main
 
-from test_run_support import ev  # noqa: F401  (fixture)
-from test_server_support import backend, history, pg_cluster, run_record, srv  # noqa: F401
-from test_server_sync import evlog_sync, sync_env
-from test_sinks_common import evlog
+from support.run import ev  # noqa: F401  (fixture)
+from support.server import backend, history, pg_cluster, run_record, srv  # noqa: F401
+from support.client import evlog_sync, sync_env
+from support.sinks import evlog
 
 IMG = {"_type": "image", "sha256": "ab" * 32, "path": f"media/{'ab' * 32}.png", "size": 9, "width": 2, "height": 2}
 
@@ -191,7 +191,7 @@ def test_a_run_of_many_chunks_is_read_a_page_at_a_time(srv):
 
 
 def test_the_dashboard_download_follows_the_session(ev, srv, tmp_path):
-    from test_dashboard_support import Web
+    from support.dashboard import Web
 
     user, key = srv.user()
     folder = sample_run(ev, "web1")

@@ -18,7 +18,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RUN_ID, T0, as_tuples, build_run, standard_sessions
+from support.engine import RUN_ID, T0, as_tuples, build_run, standard_sessions
 from eventlog import (
     ArgumentTypeError,
     ForkedWriterError,

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RUN_ID, T0, as_tuples, build_run, standard_sessions
+from support.engine import RUN_ID, T0, as_tuples, build_run, standard_sessions
 from eventlog import FormatVersionError, LogReader, Record
 from eventlog.cli.main import main as cli_main
 from eventlog.logfile.inspect import record_json, verify

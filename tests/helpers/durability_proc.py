@@ -1,4 +1,4 @@
-"""A run that logs at a fixed rate until killed (run as a script by tests/test_durability.py).
+"""A run that logs at a fixed rate until killed (run as a script by tests/engine/test_durability.py).
 
     durability_proc.py FOLDER COUNTER RATE
 

@@ -14,7 +14,7 @@ import pytest
 
 import eventlog
 from eventlog import LogReader
-from test_server_support import sqlite_harness
+from support.server import sqlite_harness
 
 
 def run_py(code: str, tmp: Path, env=None, **kw) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import pytest
 
 from eventlog import LogReader
 
-SCRIPTS = Path(__file__).parent / "frameworks"
+SCRIPTS = Path(__file__).parent.parent / "frameworks"
 
 
 def need(*modules: str) -> None:
@@ -213,7 +213,7 @@ def test_accelerate_logs_through_its_wandb_tracker(tmp_path):
 # ------------------------------------------------------------------ online, end to end
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from test_server_support import sqlite_harness
+    from support.server import sqlite_harness
 
     with sqlite_harness(tmp_path_factory.mktemp("frameworks-srv")) as h:
         yield h

@@ -20,9 +20,9 @@ import pytest
 import requests
 from PIL import Image as PILImage
 
-from conftest import evlog_command
+from support.engine import evlog_command
 from eventlog.server.testing import _die_with_parent, free_port
-from test_run_support import of_type, records, run_folders
+from support.run import of_type, records, run_folders
 
 tensorboardX = pytest.importorskip("tensorboardX")
 

@@ -419,7 +419,7 @@ def test_import_eventlog_loads_no_importer_and_the_shim_is_refused(sources, tmp_
 
 
 def test_an_imported_run_syncs_to_an_evlog_server(full_import, tmp_path):
-    from test_server_support import start_harness
+    from support.server import start_harness
 
     h = start_harness(f"sqlite:///{tmp_path / 'server.db'}", tmp_path)
     try:

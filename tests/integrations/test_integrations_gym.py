@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_run_support import ev, of_type, records  # noqa: F401
+from support.run import ev, of_type, records  # noqa: F401
 
 gym = pytest.importorskip("gymnasium")
 pytest.importorskip("moviepy")

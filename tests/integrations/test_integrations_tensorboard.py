@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from test_run_support import ev, of_type, records, wait_for  # noqa: F401
+from support.run import ev, of_type, records, wait_for  # noqa: F401
 
 tensorboardX = pytest.importorskip("tensorboardX")
 

@@ -16,10 +16,10 @@ import pytest
 import requests
 from PIL import Image
 
-from test_dashboard_support import browser, metric_run, page, put_file, shot, sign_in  # noqa: F401  (fixtures)
-from test_run_support import ev  # noqa: F401  (fixtures)
-from test_server_support import T0, history, run_record, start_harness, uniq
-from test_server_sync import evlog_sync, sync_env
+from support.dashboard import browser, metric_run, page, put_file, shot, sign_in  # noqa: F401  (fixtures)
+from support.run import ev  # noqa: F401  (fixtures)
+from support.server import T0, history, run_record, start_harness, uniq
+from support.client import evlog_sync, sync_env
 
 FULL = 0.9631715074213296
 
@@ -339,7 +339,7 @@ def test_the_palette_is_the_same_in_the_page_scripts_the_server_pages_and_the_sp
 
     from eventlog.server.web import pages
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     js = (root / "server" / "web" / "static" / "evlog.js").read_text()
     scripts = re.findall(r'"(#[0-9a-f]{6})"', js[js.index("const COLORS"):js.index("EV.color =")])
     spec = (root / "spec" / "protocol.md").read_text()

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import build_run, evlog_command, standard_sessions
+from support.engine import build_run, evlog_command, standard_sessions
 from eventlog.server.testing import ServerProcess, free_port
-from test_server_support import sqlite_harness, wait_until  # (importing it also requires the server extra)
+from support.server import sqlite_harness, wait_until  # (importing it also requires the server extra)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 

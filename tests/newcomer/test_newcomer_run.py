@@ -17,7 +17,7 @@ import pytest
 from eventlog import LogReader
 from eventlog.client import credentials
 from eventlog.server.testing import free_port
-from test_server_support import sqlite_harness, start_harness, wait_until  # (importing it also requires the server extra)
+from support.server import sqlite_harness, start_harness, wait_until  # (importing it also requires the server extra)
 
 PY = sys.executable
 # far above the few seconds finish() may wait for a dead server: were it waiting for this, the

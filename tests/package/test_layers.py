@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ROOTS = {"eventlog": REPO / "eventlog", "eventlog.sinks": REPO / "sinks", "eventlog.server": REPO / "server",
          "eventlog.cli": REPO / "cli"}  # setup.cfg's package_dir
 

@@ -17,7 +17,7 @@ from typing import Dict, List
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ROOTS = {"eventlog": "eventlog", "sinks": "eventlog.sinks", "server": "eventlog.server", "cli": "eventlog.cli"}
 STATIC = Path("server/web/static")
 BUILD_FILES = ("setup.cfg", "pyproject.toml", "README.md")

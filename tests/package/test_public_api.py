@@ -18,7 +18,7 @@ import pytest
 import eventlog
 import eventlog.errors
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SECTION = "### The names of `eventlog`"
 IMPORT_BUDGET_S = 0.080
 

@@ -7,10 +7,10 @@ import datetime
 
 import pytest
 
-from test_dashboard_support import browser, page, sign_in  # noqa: F401  (fixtures)
-from test_run_support import ev, of_type, records  # noqa: F401  (fixture)
-from test_server_support import T0, backend, pg_cluster, run_record, srv, start_harness, uniq  # noqa: F401
-from test_server_sync import evlog_sync, sync_env
+from support.dashboard import browser, page, sign_in  # noqa: F401  (fixtures)
+from support.run import ev, of_type, records  # noqa: F401  (fixture)
+from support.server import T0, backend, pg_cluster, run_record, srv, start_harness, uniq  # noqa: F401
+from support.client import evlog_sync, sync_env
 
 
 def alert_bodies(run):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from eventlog.errors import ArtifactError
-from test_run_support import ev, of_type, records  # noqa: F401  (fixtures)
-from test_server_support import backend, pg_cluster, srv  # noqa: F401  (fixtures)
-from test_server_sync import evlog_sync, sync_env
+from support.run import ev, of_type, records  # noqa: F401  (fixtures)
+from support.server import backend, pg_cluster, srv  # noqa: F401  (fixtures)
+from support.client import evlog_sync, sync_env
 
 
 def _sha(data: bytes) -> str:

@@ -11,10 +11,10 @@ import pytest
 
 from eventlog.metricdefs import MetricFold
 from eventlog.resume import from_log, from_server
-from test_dashboard_support import browser, page, sign_in  # noqa: F401  (fixtures)
-from test_run_support import ev, of_type, records  # noqa: F401  (fixture)
-from test_server_support import T0, backend, pg_cluster, run_record, srv, start_harness, uniq  # noqa: F401
-from test_server_sync import evlog_sync, sync_env
+from support.dashboard import browser, page, sign_in  # noqa: F401  (fixtures)
+from support.run import ev, of_type, records  # noqa: F401  (fixture)
+from support.server import T0, backend, pg_cluster, run_record, srv, start_harness, uniq  # noqa: F401
+from support.client import evlog_sync, sync_env
 
 LOSSES = [3.0, 1.0, 2.0, float("nan"), 0.5, 4.0]
 ACCS = [0.1, 0.6, 0.4, 0.9, 0.2, 0.3]

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_run_support import ev, of_type, records  # noqa: F401
-from test_dashboard_support import browser, page  # noqa: F401  (fixtures)
-from test_server_sync import evlog_sync, sync_env
+from support.run import ev, of_type, records  # noqa: F401
+from support.dashboard import browser, page  # noqa: F401  (fixtures)
+from support.client import evlog_sync, sync_env
 
 
 def history_data(folder):
@@ -175,7 +175,7 @@ print(logger.experiment.dir)
 def test_lightning_log_audio_logs_a_list_of_audio(tmp_path):
     """Lightning's own WandbLogger.log_audio (unmodified): one value, a list of Audio, at its step."""
     pytest.importorskip("lightning")
-    from test_run_support import scrubbed_env
+    from support.run import scrubbed_env
 
     env = scrubbed_env(tmp_path, EVLOG_MODE="offline", EVLOG_SINKS="none", EVLOG_SILENT="true",
                        EVLOG_DISABLE_GIT="true", EVLOG_CONSOLE="off")
@@ -400,7 +400,7 @@ def test_eventlog_plot_is_the_plot_module_and_import_stays_light(ev):
 def test_tensorboard_mirror_writes_audio_and_charts_as_their_table_and_skips_html(ev):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from test_sinks_replay import replay
+    from support.sinks import replay
 
     run = ev.init()
     t = ev.Table(columns=["x", "y"], data=[[1, 2.5], [2, 3.5]])
@@ -463,7 +463,7 @@ run.finish()
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A SQLite server with one run that logged audio, an HTML page with a script, and every chart kind."""
-    from test_server_support import start_harness
+    from support.server import start_harness
 
     tmp = tmp_path_factory.mktemp("ahp-site")
     h = start_harness(f"sqlite:///{tmp / 'ahp.db'}", tmp)
@@ -514,7 +514,7 @@ def test_the_server_serves_audio_as_audio_and_logged_pages_sandboxed(site):
 
 
 def open_run(page, site):
-    from test_dashboard_support import sign_in
+    from support.dashboard import sign_in
 
     sign_in(page, site["h"].url, site["key"], f"/{site['user']}/sounds/runs/browser-ahp")
     page.wait_for_selector("#media[data-ready='1']")
@@ -525,7 +525,7 @@ def file_url(site, m) -> str:
 
 
 def test_the_run_page_plays_audio_and_lists_of_audio(site, page):
-    from test_dashboard_support import shot
+    from support.dashboard import shot
 
     open_run(page, site)
     tone = page.locator('.media-panel[data-key="tone"] audio')
@@ -549,7 +549,7 @@ def test_the_run_page_plays_audio_and_lists_of_audio(site, page):
 
 
 def test_a_logged_page_is_shown_sandboxed_and_its_script_never_runs(site, page, browser):
-    from test_dashboard_support import shot
+    from support.dashboard import shot
 
     asked = []
     record = lambda r: asked.append(r.url)  # noqa: E731
@@ -595,7 +595,7 @@ with sync_playwright() as pw:
 
 def test_a_logged_page_opened_on_its_own_is_sandboxed_by_the_servers_csp(site, browser):
     """A link to the file, opened in a tab with the dashboard's session: the CSP header sandboxes it."""
-    from test_dashboard_support import CHROMIUM_ARGS, chromium_path
+    from support.dashboard import CHROMIUM_ARGS, chromium_path
 
     path = file_url(site, site["data"]["page"])
     out = subprocess.run([sys.executable, "-c", OPEN_ALONE, site["h"].url, path, site["key"], chromium_path(),
@@ -625,7 +625,7 @@ def legend(page, key) -> list:
 
 
 def test_every_chart_kind_is_drawn(site, page):
-    from test_dashboard_support import shot
+    from support.dashboard import shot
 
     open_run(page, site)
     data = site["data"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from test_run_support import ev, of_type, records  # noqa: F401
+from support.run import ev, of_type, records  # noqa: F401
 
 
 def media_files(folder: Path):
@@ -337,7 +337,7 @@ def test_log_without_media_stays_on_the_plain_path(ev, monkeypatch):
 def test_tensorboard_sink_writes_image_histogram_and_video_summaries(ev, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from test_sinks_replay import replay
+    from support.sinks import replay
 
     run = ev.init()
     imgs = [rgb(i) for i in range(3)]
@@ -395,7 +395,7 @@ def test_tensorboard_sink_shows_mp4_videos_as_gif(ev):
     pytest.importorskip("imageio_ffmpeg")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from test_sinks_replay import replay
+    from support.sinks import replay
 
     run = ev.init()
     clip = ev.Video(frames(t=5, h=16, w=16), fps=5, format="mp4")

@@ -252,7 +252,7 @@ def test_twenty_sigkills_at_random_moments_leave_one_exact_run_that_syncs_as_one
 
 
 def _sync_and_compare(tmp_path: Path, folder: Path, state: Dict[str, Any], resumes: int) -> None:
-    support = pytest.importorskip("test_server_support")
+    support = pytest.importorskip("support.server")
     h = support.start_harness(f"sqlite:///{tmp_path / 'server.db'}", tmp_path)
     try:
         user, key = h.user("kr")

@@ -19,7 +19,7 @@ from eventlog.logfile.inspect import verify
 from eventlog.logfile.reader import log_start_seq
 from eventlog.resume import from_log
 from eventlog.logfile.segment import LOG_DIR, list_segments
-from test_run_support import ev, of_type, run_folders, scrubbed_env  # noqa: F401  (fixture)
+from support.run import ev, of_type, run_folders, scrubbed_env  # noqa: F401  (fixture)
 
 
 def crash(run) -> None:
@@ -281,7 +281,7 @@ print("RESUMED" if run.resumed else "NEW", run.id, run.step)
 
 
 def test_runs_ls_lists_crashed_runs_with_the_command_that_resumes_each(tmp_path):
-    from test_cli_engine import evlog_command
+    from support.engine import evlog_command
 
     script = tmp_path / "work" / "train.py"
     script.parent.mkdir()

@@ -23,8 +23,8 @@ from eventlog.client import credentials
 from eventlog.logfile.inspect import verify
 from eventlog.logfile.reader import log_start_seq
 from eventlog.server.testing import SERVER_BOOT
-from test_run_support import ev  # noqa: F401  (fixture)
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.run import ev  # noqa: F401  (fixture)
+from support.server import (  # noqa: F401  (fixtures)
     T0,
     backend,
     history,

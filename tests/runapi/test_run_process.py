@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_run_support import of_type, only_run_folder, records, run_folders, run_script, scrubbed_env, wait_for
+from support.run import of_type, only_run_folder, records, run_folders, run_script, scrubbed_env, wait_for
 
 
 def write(path: Path, text: str) -> Path:

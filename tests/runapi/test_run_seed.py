@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_run_support import SEED_DIR, config_from_log, of_type, records, run_folders, run_script, scrubbed_env
+from support.run import SEED_DIR, config_from_log, of_type, records, run_folders, run_script, scrubbed_env
 
 SEED_TEXT = Path("/work/shared/seed/wandb-init-ja.md")
 

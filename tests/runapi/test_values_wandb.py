@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_run_support import config_from_log, ev, of_type, records, summary_from_log  # noqa: F401
-from test_dashboard_support import browser, page  # noqa: F401  (fixtures)
+from support.run import config_from_log, ev, of_type, records, summary_from_log  # noqa: F401
+from support.dashboard import browser, page  # noqa: F401  (fixtures)
 
 
 def history(folder):
@@ -362,7 +362,7 @@ def test_the_stdout_sink_shows_a_list_as_json_text(tmp_path):
 def test_the_tensorboard_mirror_skips_lists_and_shows_media_cells_as_their_file(tmp_path):
     pytest.importorskip("tensorboardX")
     pytest.importorskip("tensorboard")
-    from test_sinks_common import evlog, subprocess_env
+    from support.sinks import evlog, subprocess_env
 
     folder, _ = run_script(tmp_path, {"EVLOG_SINKS": "none", "EVLOG_SILENT": "true"})
     r = evlog("sync", str(folder), "--sink", "tensorboard", env=subprocess_env())
@@ -385,8 +385,8 @@ def test_the_tensorboard_mirror_skips_lists_and_shows_media_cells_as_their_file(
 @pytest.fixture(scope="module")
 def values_site(tmp_path_factory):
     """A SQLite server holding the run of RUN_SCRIPT, synced by `evlog sync`."""
-    from test_server_support import start_harness
-    from test_server_sync import evlog_sync, sync_env
+    from support.server import start_harness
+    from support.client import evlog_sync, sync_env
 
     tmp = tmp_path_factory.mktemp("values-site")
     h = start_harness(f"sqlite:///{tmp / 'values.db'}", tmp)
@@ -430,7 +430,7 @@ def test_the_server_ingests_lists_and_serves_them_in_history_summary_series_and_
 
 
 def test_the_run_page_shows_lists_in_the_summary_and_image_cells_as_thumbnails(values_site, page):
-    from test_dashboard_support import shot, sign_in
+    from support.dashboard import shot, sign_in
 
     h, user = values_site["h"], values_site["user"]
     sign_in(page, h.url, values_site["key"], f"/{user}/vals/runs/lists-run")

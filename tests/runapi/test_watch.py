@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from test_run_support import ev, of_type, records  # noqa: F401
+from support.run import ev, of_type, records  # noqa: F401
 
 torch = pytest.importorskip("torch")
 

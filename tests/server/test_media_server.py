@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_run_support import ev, of_type, records  # noqa: F401
-from test_server_support import backend, pg_cluster, srv  # noqa: F401  (fixtures)
-from test_server_sync import evlog_sync, sync_env
+from support.run import ev, of_type, records  # noqa: F401
+from support.server import backend, pg_cluster, srv  # noqa: F401  (fixtures)
+from support.client import evlog_sync, sync_env
 
 
 def test_media_reach_the_server_and_are_served_to_browsers(ev, srv, tmp_path):
@@ -119,7 +119,7 @@ def test_the_media_index_is_written_per_chunk_and_rebuilt_by_the_migration(srv):
     from sqlalchemy import delete, func, select
 
     from eventlog.server import migrations, schema
-    from test_server_support import history, run_record
+    from support.server import history, run_record
 
     user, key = srv.user()
 

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 from sqlalchemy import delete, event, func, select
 
-from test_run_support import of_type, only_run_folder, records, run_script, scrubbed_env
-from test_server_support import T0, backend, history, pg_cluster, run_record, srv  # noqa: F401  (fixtures)
-from test_server_sync import evlog_sync, sync_env
+from support.run import of_type, only_run_folder, records, run_script, scrubbed_env
+from support.server import T0, backend, history, pg_cluster, run_record, srv  # noqa: F401  (fixtures)
+from support.client import evlog_sync, sync_env
 
 
 def out(seq: int, stream: str, text) -> list:

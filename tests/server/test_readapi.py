@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from test_server_support import Harness, start_harness  # noqa: E402  (skips without the server extra)
+from support.server import Harness, start_harness  # noqa: E402  (skips without the server extra)
 
 import eventlog  # noqa: E402
 from eventlog.client import credentials  # noqa: E402

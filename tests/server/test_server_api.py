@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import math
 
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.server import (  # noqa: F401  (fixtures)
     T0,
     backend,
     history,

@@ -18,7 +18,7 @@ from eventlog.server import schema
 from eventlog.server.db import make_engine
 from eventlog.server.migrations import LATEST, SchemaTooNewError, check_version, migrate
 from eventlog.server.testing import SERVER_BOOT, free_port
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.server import (  # noqa: F401  (fixtures)
     backend,
     new_db_url,
     pg_cluster,
@@ -60,7 +60,7 @@ def test_revoked_keys_stop_working_and_end_their_sign_ins(srv):
     from click.testing import CliRunner
 
     from eventlog.cli import main
-    from test_dashboard_support import Web
+    from support.dashboard import Web
 
     name = uniq("rev")
     first = evlog("server", "users", "add", name, "--db", srv.db_url).stdout.splitlines()[-1]

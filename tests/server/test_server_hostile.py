@@ -9,7 +9,7 @@ import msgpack
 import pytest
 import zstandard
 
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.server import (  # noqa: F401  (fixtures)
     FRAMES,
     T0,
     Harness,

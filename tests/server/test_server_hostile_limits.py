@@ -15,7 +15,7 @@ import msgpack
 import pytest
 import zstandard
 
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.server import (  # noqa: F401  (fixtures)
     FRAMES,
     T0,
     Harness,
@@ -367,7 +367,7 @@ def test_history_of_decreasing_steps_comes_in_seq_order_as_the_spec_says(hl):
     recs = [run_record(rid), history(1, 5), history(2, 3), history(3, 9)]
     assert hl.post_records(o, "p", rid, recs, key).status_code == 200
     assert [r["step"] for r in hl.rows(o, "p", rid, key)] == [5, 3, 9]
-    with open(os.path.join(os.path.dirname(__file__), "..", "spec", "protocol.md")) as f:
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "spec", "protocol.md")) as f:
         spec = f.read()
     row = next(line for line in spec.splitlines() if line.startswith("| GET | `{run}/history`"))
     assert "in seq order" in row and "in step order" not in row
@@ -377,7 +377,7 @@ def test_a_run_id_with_an_encoded_slash_is_404_not_found_as_the_spec_says(hl):
     o, key = hl.owner
     r = hl.get(f"/api/v1/runs/{o}/p/a%2Fb", key)
     _assert_4xx(r, 404, "not_found")
-    with open(os.path.join(os.path.dirname(__file__), "..", "spec", "protocol.md")) as f:
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "spec", "protocol.md")) as f:
         assert "%2F" in f.read().split("## 2.")[0]
 
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from eventlog.server import schema
-from test_dashboard_support import Web, browser, page, sign_in  # noqa: F401  (fixtures)
-from test_server_online import client_env
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.dashboard import Web, browser, page, sign_in  # noqa: F401  (fixtures)
+from support.client import client_env
+from support.server import (  # noqa: F401  (fixtures)
     T0,
     Harness,
     backend,

@@ -22,8 +22,8 @@ from sqlalchemy import select, update
 
 from eventlog.server import accounts, schema
 from eventlog.server.throttle import FAILURE_BURST, FAILURE_REFILL
-from test_dashboard_support import browser, metric_run, page  # noqa: F401  (fixtures)
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.dashboard import browser, metric_run, page  # noqa: F401  (fixtures)
+from support.server import (  # noqa: F401  (fixtures)
     Harness,
     backend,
     new_db_url,

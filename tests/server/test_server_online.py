@@ -2,7 +2,6 @@
 run offline then `evlog sync`, anonymous runs, and a server that is down while the run trains."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +9,10 @@ from typing import Dict, Optional
 
 import requests
 
-from eventlog.client import credentials
 from eventlog.server.testing import SERVER_BOOT
 from eventlog.sinks.state import syncer_holder
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.client import client_env
+from support.server import (  # noqa: F401  (fixtures)
     backend,
     new_db_url,
     pg_cluster,
@@ -52,16 +51,6 @@ def train(tmp: Path, run_id: str, mode: str, env: Dict[str, str], steps: int = S
         proc = subprocess.run([sys.executable, str(script), str(tmp / "runs"), run_id, mode, str(steps),
                                anonymous or "-"], stdout=out, stderr=err, env=env, timeout=600, cwd=str(tmp))
     return subprocess.CompletedProcess(proc.args, proc.returncode, out_path.read_text(), err_path.read_text())
-
-
-def client_env(tmp: Path, url: str, key: Optional[str], user: Optional[str] = None, **extra: str) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVLOG_", "WANDB_"))}
-    env.update(EVLOG_CONFIG_DIR=str(tmp / "cfg"), HOME=str(tmp), EVLOG_BASE_URL=url, EVLOG_SILENT="true",
-               EVLOG_FINISH_TIMEOUT="120")
-    env.update(extra)
-    if key:
-        credentials.save(url, key, user, env=env)
-    return env
 
 
 def run_folder(tmp: Path, run_id: str) -> Path:

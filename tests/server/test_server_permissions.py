@@ -11,7 +11,7 @@ import pytest
 import eventlog
 from eventlog.client import accounts as api, credentials
 from eventlog.server.testing import free_port
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.server import (  # noqa: F401  (fixtures)
     Harness,
     backend,
     new_db_url,

@@ -21,7 +21,8 @@ from eventlog.logfile.segment import LOG_DIR, list_segments
 from eventlog.server.testing import SERVER_BOOT
 from eventlog.sinks.base import SinkContext, SinkError
 from eventlog.sinks.http import HttpSink
-from test_server_support import (  # noqa: F401  (fixtures)
+from support.client import evlog_sync, sync_env
+from support.server import (  # noqa: F401  (fixtures)
     T0,
     backend,
     new_db_url,
@@ -58,20 +59,6 @@ def make_run(root: Path, run_id: str, steps: int, *, entity: Optional[str] = Non
                  when=T0 + steps)
     w.close()
     return folder
-
-
-def sync_env(tmp_path: Path, url: str, key: Optional[str], **extra: str) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVLOG_", "WANDB_"))}
-    env.update(EVLOG_CONFIG_DIR=str(tmp_path / "cfg"), HOME=str(tmp_path), EVLOG_BASE_URL=url, CI="")
-    env.update(extra)
-    if key:
-        credentials.save(url, key, env=env)
-    return env
-
-
-def evlog_sync(*args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SERVER_BOOT, "sync", *args], capture_output=True, text=True,
-                          env=env, timeout=600)
 
 
 def expected_rows(steps: int) -> List[dict]:

@@ -12,10 +12,10 @@ import textwrap
 import pytest
 from sqlalchemy import delete, func, select
 
-from test_dashboard_support import browser, page  # noqa: F401  (fixtures)
-from test_run_support import of_type, only_run_folder, records, scrubbed_env
-from test_server_support import T0, backend, history, pg_cluster, run_record, srv  # noqa: F401
-from test_server_sync import evlog_sync, sync_env
+from support.dashboard import browser, page  # noqa: F401  (fixtures)
+from support.run import of_type, only_run_folder, records, scrubbed_env
+from support.server import T0, backend, history, pg_cluster, run_record, srv  # noqa: F401
+from support.client import evlog_sync, sync_env
 
 
 def system(seq: int, t: float, metrics) -> list:
@@ -92,8 +92,8 @@ def test_a_real_run_synced_shows_its_samples(srv, tmp_path):
 
 
 def test_the_run_page_draws_a_chart_per_metric(tmp_path, page):
-    from test_dashboard_support import shot, sign_in
-    from test_server_support import start_harness
+    from support.dashboard import shot, sign_in
+    from support.server import start_harness
 
     h = start_harness(f"sqlite:///{tmp_path / 'sys.db'}", tmp_path)
     try:

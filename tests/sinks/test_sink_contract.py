@@ -15,7 +15,7 @@ from eventlog.sinks.base import Terminal
 from eventlog.sinks.contract import ContractError, check_sink
 from eventlog.sinks.registry import BUILTIN, load
 
-from test_sinks_common import subprocess_env  # noqa: I001
+from support.sinks import subprocess_env  # noqa: I001
 
 
 @dataclass
@@ -36,7 +36,7 @@ def history(records: list) -> list:
 # ------------------------------------------------------------------ receivers
 @pytest.fixture(scope="module")
 def evlog_server(tmp_path_factory):
-    from test_server_support import sqlite_harness  # skips without the server extra
+    from support.server import sqlite_harness  # skips without the server extra
 
     with sqlite_harness(tmp_path_factory.mktemp("contract-srv")) as h:
         yield h
@@ -45,7 +45,7 @@ def evlog_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory):
     pytest.importorskip("mlflow")
-    from test_mlflow_support import mlflow_server
+    from support.mlflow import mlflow_server
 
     with mlflow_server(tmp_path_factory.mktemp("contract-mlflow")) as (uri, _log):
         yield uri

@@ -21,7 +21,7 @@ import pytest
 from eventlog import LogWriter
 from eventlog.sinks import CRASHED, FINISHED
 
-from test_sinks_common import (  # noqa: I001
+from support.sinks import (  # noqa: I001
     PY,
     cursor_file,
     evlog,

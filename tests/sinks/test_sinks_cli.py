@@ -16,7 +16,7 @@ from eventlog import LogWriter
 from eventlog.cli import main
 from eventlog.sinks.state import SyncerLock
 
-from test_sinks_common import (
+from support.sinks import (
     NO_CREDENTIALS,
     PY,
     assert_tb_equals_log,
@@ -209,7 +209,7 @@ def test_tail_follow_works_while_the_syncer_runs(tmp_path):
 
 def test_the_example_sink_in_the_spec_works(tmp_path):
     """spec/sinks.md's example sink, as a module:Class given to the real `evlog sync`."""
-    spec = (Path(__file__).resolve().parent.parent / "spec" / "sinks.md").read_text()
+    spec = (Path(__file__).resolve().parents[2] / "spec" / "sinks.md").read_text()
     code = spec.split("```python\n# mysinks.py\n", 1)[1].split("```", 1)[0]
     (tmp_path / "mysinks.py").write_text(code)
     run = make_run(tmp_path / "run", steps=25)

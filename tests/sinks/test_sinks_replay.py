@@ -6,7 +6,6 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
 from typing import List, Optional
 
 import pytest
@@ -19,23 +18,17 @@ from eventlog.sinks.registry import load
 from eventlog.sinks.state import run_facts
 from eventlog.sinks.syncer import Syncer, run_info
 
-from test_sinks_common import (  # noqa: I001
+from support.sinks import (  # noqa: I001
     assert_tb_equals_log,
     cursor_file,
     jsonl_lines,
     jsonl_seqs,
     log_records,
     make_run,
+    replay,
     tb_scalars,
     write_records,
 )
-
-
-def replay(folder: Path, sinks, **kw) -> list:  # noqa: ANN001
-    run_id, run, _ = run_info(folder)
-    classes = [load(s) if isinstance(s, str) else s for s in sinks]
-    kw.setdefault("warn", lambda m: None)
-    return Syncer(Path(folder), classes, live=False, run_id=run_id, run=run, **kw).run_all()
 
 
 class Capture(Terminal):

@@ -15,7 +15,7 @@ import pytest
 from eventlog import LogWriter
 from eventlog.sinks import CRASHED, FINISHED
 
-from test_sinks_common import (
+from support.sinks import (
     PY,
     assert_tb_equals_log,
     cursor_file,
@@ -280,7 +280,7 @@ def test_sigterm_detaches_and_a_later_sync_finishes(tmp_path, plugins):
         w.close()
         p.kill()
         p.wait()
-    from test_sinks_common import evlog
+    from support.sinks import evlog
 
     r = evlog("sync", str(folder))
     assert r.returncode == 0, r.stderr
@@ -455,7 +455,7 @@ def test_sync_progress_line_counts_records_and_bytes(tmp_path):
     from eventlog.cli.sync import _Progress
     from eventlog.sinks.registry import load
     from eventlog.sinks.syncer import Syncer, run_info
-    from test_sinks_common import make_run
+    from support.sinks import make_run
 
     run = make_run(tmp_path / "run", steps=50)
     rid, body, _ = run_info(run)

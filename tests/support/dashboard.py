@@ -16,9 +16,9 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 import requests
 
-from test_server_support import T0, Harness, ci, history, run_record, start_harness, uniq
+from support.server import T0, Harness, ci, history, run_record, start_harness, uniq
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 CODE_A = "import torch\n\nlr = 0.01\nfor epoch in range(3):\n    train(lr)\n"

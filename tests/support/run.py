@@ -1,4 +1,4 @@
-"""Helpers shared by the run API tests (tests/test_run_*.py): a clean environment, reading a run's
+"""Helpers shared by the run API tests (tests/runapi/ and others): a clean environment, reading a run's
 records back, and running scripts in a subprocess."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import eventlog
 from eventlog import LogReader, runapi
 
-SEED_DIR = Path(__file__).resolve().parent / "seed"
+SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 
 
 def scrubbed_env(tmp: Path, **extra: str) -> Dict[str, str]:
