@@ -21,9 +21,10 @@ ROOTS = {"eventlog": REPO / "eventlog", "eventlog.sinks": REPO / "sinks", "event
 # another layer by adding its name there. FACADE matches only itself (everything is under it).
 LAYERS: List[Tuple[str, List[str]]] = [
     ("base", ["eventlog.errors", "eventlog.names"]),
-    ("engine", ["eventlog.logfile", "eventlog.rundir", "eventlog.mediamap"]),
+    # the records vocabulary and its fold (with the metric definitions it folds by): what every reader shares
+    ("engine", ["eventlog.logfile", "eventlog.rundir", "eventlog.mediamap", "eventlog.records", "eventlog.metricdefs"]),
     ("run parts", ["eventlog.client.credentials", "eventlog.client.accounts", "eventlog.capture",
-                   "eventlog.terminal", "eventlog.metricdefs", "eventlog.mediabase", "eventlog.runmapping",
+                   "eventlog.terminal", "eventlog.mediabase", "eventlog.runmapping",
                    "eventlog.attach.wire", "eventlog.compat.settings"]),
     ("values", ["eventlog.values", "eventlog.runconfig", "eventlog.runsummary"]),
     ("media", ["eventlog.media", "eventlog.interop.tfevents"]),  # a Table's cells are values
