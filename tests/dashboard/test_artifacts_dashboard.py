@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support.dashboard import browser, page, sign_in  # noqa: F401  (fixtures)
-from support.run import ev  # noqa: F401  (fixtures)
+from support.dashboard import sign_in
 from support.server import start_harness
 from support.client import evlog_sync, sync_env
 

@@ -10,16 +10,8 @@ import re
 from sqlalchemy import delete, func, select
 
 from eventlog.server import schema, series
-from support.dashboard import CODE_A, CODE_B, Web, metric_run, put_file, web  # noqa: F401 (fixture)
-from support.server import (  # noqa: F401  (fixtures)
-    T0,
-    backend,
-    history,
-    pg_cluster,
-    run_record,
-    srv,
-    uniq,
-)
+from support.dashboard import CODE_A, CODE_B, Web, metric_run, put_file
+from support.server import T0, history, run_record, uniq
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 

@@ -4,15 +4,7 @@ table's sort/filter/group, chart controls, and user strings shown as text. Scree
 pages are kept in tests/artifacts/."""
 from __future__ import annotations
 
-from support.dashboard import (  # noqa: F401  (fixtures)
-    CODE_A,
-    browser,
-    metric_run,
-    page,
-    shot,
-    sign_in,
-    site,
-)
+from support.dashboard import CODE_A, metric_run, shot, sign_in
 from support.server import history, uniq
 
 XSS_NAME = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'

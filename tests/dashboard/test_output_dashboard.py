@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.dashboard import browser, page, shot, sign_in  # noqa: F401  (fixtures)
+from support.dashboard import shot, sign_in
 from support.server import T0, history, run_record, start_harness
 
 

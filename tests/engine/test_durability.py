@@ -22,8 +22,6 @@ from eventlog.cli.main import main as cli_main
 from eventlog.logfile.inspect import verify
 from eventlog.logfile.segment import JOURNAL_NAME, LOG_DIR, Frame, journal_entry, list_segments, read_header, scan
 from eventlog.logfile.writer import DEFAULT_COMMIT_INTERVAL
-from support.run import ev  # noqa: F401 - the fixture
-from support.server import backend, pg_cluster, srv  # noqa: F401 - the fixtures
 from support.client import evlog_sync, sync_env
 
 RATE = 400  # steps/s: slow enough for a loaded machine, fast enough that 1 s of buffering loses ~400

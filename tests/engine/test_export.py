@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 from eventlog.rundir import export
 from eventlog.cli import main
 
-from support.run import ev  # noqa: F401  (fixture)
-from support.server import backend, history, pg_cluster, run_record, srv  # noqa: F401
+from support.server import history, run_record
 from support.client import evlog_sync, sync_env
 from support.sinks import evlog
 

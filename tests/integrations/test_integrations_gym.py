@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support.run import ev, of_type, records  # noqa: F401
+from support.run import of_type, records
 
 gym = pytest.importorskip("gymnasium")
 pytest.importorskip("moviepy")

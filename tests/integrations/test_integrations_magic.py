@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.run import config_from_log, ev, of_type, records, run_folders, run_script, scrubbed_env  # noqa: F401
+from support.run import config_from_log, of_type, records, run_folders, run_script, scrubbed_env
 
 
 def run_program(tmp_path, code: str, *args: str):

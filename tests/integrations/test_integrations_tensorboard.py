@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from support.run import ev, of_type, records, wait_for  # noqa: F401
+from support.run import of_type, records, wait_for
 
 tensorboardX = pytest.importorskip("tensorboardX")
 

@@ -16,8 +16,7 @@ import pytest
 import requests
 from PIL import Image
 
-from support.dashboard import browser, metric_run, page, put_file, shot, sign_in  # noqa: F401  (fixtures)
-from support.run import ev  # noqa: F401  (fixtures)
+from support.dashboard import metric_run, put_file, shot, sign_in
 from support.server import T0, history, run_record, start_harness, uniq
 from support.client import evlog_sync, sync_env
 

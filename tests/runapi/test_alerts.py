@@ -7,9 +7,9 @@ import datetime
 
 import pytest
 
-from support.dashboard import browser, page, sign_in  # noqa: F401  (fixtures)
-from support.run import ev, of_type, records  # noqa: F401  (fixture)
-from support.server import T0, backend, pg_cluster, run_record, srv, start_harness, uniq  # noqa: F401
+from support.dashboard import sign_in
+from support.run import of_type, records
+from support.server import T0, run_record, start_harness, uniq
 from support.client import evlog_sync, sync_env
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from eventlog.errors import ArtifactError
-from support.run import ev, of_type, records  # noqa: F401  (fixtures)
-from support.server import backend, pg_cluster, srv  # noqa: F401  (fixtures)
+from support.run import of_type, records
 from support.client import evlog_sync, sync_env
 
 

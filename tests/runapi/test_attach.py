@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support.run import ev, of_type, only_run_folder, records, run_folders, scrubbed_env, wait_for  # noqa: F401
+from support.run import of_type, only_run_folder, records, run_folders, scrubbed_env, wait_for
 
 
 def attach_here(aid: str):

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from eventlog.capture import console
 from eventlog.logfile.reader import LogReader
 
-from support.run import ev, of_type, only_run_folder, records, run_script, scrubbed_env, wait_for  # noqa: F401
+from support.run import of_type, only_run_folder, records, run_script, scrubbed_env, wait_for
 
 
 def printed(recs, stream: str) -> str:

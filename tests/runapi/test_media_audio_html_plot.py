@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.run import ev, of_type, records  # noqa: F401
-from support.dashboard import browser, page  # noqa: F401  (fixtures)
+from support.run import of_type, records
 from support.client import evlog_sync, sync_env
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from support.run import ev, of_type, records  # noqa: F401
+from support.run import of_type, records
 
 
 def media_files(folder: Path):

@@ -19,7 +19,7 @@ from eventlog.logfile.inspect import verify
 from eventlog.logfile.reader import log_start_seq
 from eventlog.resume import from_log
 from eventlog.logfile.segment import LOG_DIR, list_segments
-from support.run import ev, of_type, run_folders, scrubbed_env  # noqa: F401  (fixture)
+from support.run import of_type, run_folders, scrubbed_env
 
 
 def crash(run) -> None:

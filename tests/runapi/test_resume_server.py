@@ -23,19 +23,7 @@ from eventlog.client import credentials
 from eventlog.logfile.inspect import verify
 from eventlog.logfile.reader import log_start_seq
 from eventlog.server.testing import SERVER_BOOT
-from support.run import ev  # noqa: F401  (fixture)
-from support.server import (  # noqa: F401  (fixtures)
-    T0,
-    backend,
-    history,
-    new_db_url,
-    pg_cluster,
-    run_record,
-    srv,
-    sqlite_harness,
-    uniq,
-    wait_until,
-)
+from support.server import T0, history, new_db_url, run_record, sqlite_harness, uniq, wait_until
 
 STATE_TYPE = "application/vnd.evlog.state+msgpack"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.run import config_from_log, ev, of_type, only_run_folder, records, summary_from_log  # noqa: F401
+from support.run import config_from_log, of_type, only_run_folder, records, summary_from_log
 
 SEED_ARGS = (
     "project", "entity", "save_code", "group", "job_type", "name", "notes", "config", "tags", "dir",

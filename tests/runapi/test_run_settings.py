@@ -10,7 +10,7 @@ import pytest
 from eventlog import names, settings
 from eventlog.errors import ArgumentTypeError, UsageError
 from eventlog.capture.sysinfo import strip_credentials
-from support.run import ev, records  # noqa: F401
+from support.run import records
 
 
 # ------------------------------------------------------------------- precedence

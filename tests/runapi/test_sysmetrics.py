@@ -15,7 +15,7 @@ import pytest
 
 from eventlog.capture import sysmetrics
 
-from support.run import ev, of_type, only_run_folder, records, run_script, scrubbed_env  # noqa: F401
+from support.run import of_type, only_run_folder, records, run_script, scrubbed_env
 
 FAKE_SMI = """#!/bin/sh
 case "$*" in

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.run import config_from_log, ev, of_type, records, summary_from_log  # noqa: F401
-from support.dashboard import browser, page  # noqa: F401  (fixtures)
+from support.run import config_from_log, of_type, records, summary_from_log
 
 
 def history(folder):

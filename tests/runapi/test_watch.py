@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from support.run import ev, of_type, records  # noqa: F401
+from support.run import of_type, records
 
 torch = pytest.importorskip("torch")
 

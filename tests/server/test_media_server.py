@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.run import ev, of_type, records  # noqa: F401
-from support.server import backend, pg_cluster, srv  # noqa: F401  (fixtures)
+from support.run import of_type, records
 from support.client import evlog_sync, sync_env
 
 

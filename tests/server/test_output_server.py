@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, event, func, select
 
 from support.run import of_type, only_run_folder, records, run_script, scrubbed_env
-from support.server import T0, backend, history, pg_cluster, run_record, srv  # noqa: F401  (fixtures)
+from support.server import T0, history, run_record
 from support.client import evlog_sync, sync_env
 
 

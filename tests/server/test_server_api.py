@@ -4,16 +4,7 @@ from __future__ import annotations
 import hashlib
 import math
 
-from support.server import (  # noqa: F401  (fixtures)
-    T0,
-    backend,
-    history,
-    pg_cluster,
-    run_record,
-    simple_run,
-    srv,
-    uniq,
-)
+from support.server import T0, history, run_record, simple_run, uniq
 
 
 def test_a_run_uploaded_in_batches_reads_back_exactly(srv):

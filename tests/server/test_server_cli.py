@@ -18,15 +18,7 @@ from eventlog.server import schema
 from eventlog.server.db import make_engine
 from eventlog.server.migrations import LATEST, SchemaTooNewError, check_version, migrate
 from eventlog.server.testing import SERVER_BOOT, free_port
-from support.server import (  # noqa: F401  (fixtures)
-    backend,
-    new_db_url,
-    pg_cluster,
-    simple_run,
-    srv,
-    start_harness,
-    uniq,
-)
+from support.server import new_db_url, simple_run, start_harness, uniq
 
 KEY_RE = re.compile(r"^[0-9a-f]{40}$")
 

@@ -15,19 +15,7 @@ import msgpack
 import pytest
 import zstandard
 
-from support.server import (  # noqa: F401  (fixtures)
-    FRAMES,
-    T0,
-    Harness,
-    backend,
-    history,
-    new_db_url,
-    pg_cluster,
-    run_record,
-    simple_run,
-    start_harness,
-    uniq,
-)
+from support.server import FRAMES, T0, Harness, history, new_db_url, run_record, simple_run, start_harness, uniq
 
 IDLE_TIMEOUT = 2  # seconds the fixture's server waits for the rest of a request (EVLOG_SERVER_*_TIMEOUT)
 MiB = 1 << 20

@@ -13,20 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from eventlog.server import schema
-from support.dashboard import Web, browser, page, sign_in  # noqa: F401  (fixtures)
+from support.dashboard import Web, sign_in
 from support.client import client_env
-from support.server import (  # noqa: F401  (fixtures)
-    T0,
-    Harness,
-    backend,
-    history,
-    new_db_url,
-    pg_cluster,
-    run_record,
-    simple_run,
-    start_harness,
-    uniq,
-)
+from support.server import T0, Harness, history, new_db_url, run_record, simple_run, start_harness, uniq
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 10
 PNG_SHA = hashlib.sha256(PNG).hexdigest()

@@ -22,15 +22,8 @@ from sqlalchemy import select, update
 
 from eventlog.server import accounts, schema
 from eventlog.server.throttle import FAILURE_BURST, FAILURE_REFILL
-from support.dashboard import browser, metric_run, page  # noqa: F401  (fixtures)
-from support.server import (  # noqa: F401  (fixtures)
-    Harness,
-    backend,
-    new_db_url,
-    pg_cluster,
-    start_harness,
-    uniq,
-)
+from support.dashboard import metric_run
+from support.server import Harness, new_db_url, start_harness, uniq
 
 _hosts = itertools.count(2)
 

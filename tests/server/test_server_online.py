@@ -12,15 +12,7 @@ import requests
 from eventlog.server.testing import SERVER_BOOT
 from eventlog.sinks.state import syncer_holder
 from support.client import client_env
-from support.server import (  # noqa: F401  (fixtures)
-    backend,
-    new_db_url,
-    pg_cluster,
-    srv,
-    start_harness,
-    uniq,
-    wait_until,
-)
+from support.server import new_db_url, start_harness, uniq, wait_until
 
 STEPS = 500
 TRAIN = r'''

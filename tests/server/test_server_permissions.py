@@ -11,16 +11,7 @@ import pytest
 import eventlog
 from eventlog.client import accounts as api, credentials
 from eventlog.server.testing import free_port
-from support.server import (  # noqa: F401  (fixtures)
-    Harness,
-    backend,
-    new_db_url,
-    pg_cluster,
-    simple_run,
-    srv,
-    start_harness,
-    uniq,
-)
+from support.server import Harness, new_db_url, simple_run, start_harness, uniq
 
 LOGIN_HINT = "evlog login"
 

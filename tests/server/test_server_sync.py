@@ -22,15 +22,7 @@ from eventlog.server.testing import SERVER_BOOT
 from eventlog.sinks.base import SinkContext, SinkError
 from eventlog.sinks.http import HttpSink
 from support.client import evlog_sync, sync_env
-from support.server import (  # noqa: F401  (fixtures)
-    T0,
-    backend,
-    new_db_url,
-    pg_cluster,
-    srv,
-    start_harness,
-    wait_until,
-)
+from support.server import T0, new_db_url, start_harness, wait_until
 
 CODE = b"import eventlog\nprint('train')\n"
 

@@ -12,9 +12,8 @@ import textwrap
 import pytest
 from sqlalchemy import delete, func, select
 
-from support.dashboard import browser, page  # noqa: F401  (fixtures)
 from support.run import of_type, only_run_folder, records, scrubbed_env
-from support.server import T0, backend, history, pg_cluster, run_record, srv  # noqa: F401
+from support.server import T0, history, run_record
 from support.client import evlog_sync, sync_env
 
 

@@ -1,22 +1,19 @@
-"""Fixtures of the dashboard tests (no tests here): a server with a few users and runs, a cookie
-session over HTTP, and headless Chromium (Debian's `chromium`) driven by Playwright.
-
-Browser tests are skipped when Playwright or Chromium is missing, unless CI is set: then they fail.
-Screenshots go to tests/artifacts/ (git-ignored).
+"""Helpers of the dashboard tests (no tests here): runs with metrics and saved files, a cookie session
+over HTTP (Web), and signing in and screenshots in headless Chromium (Debian's `chromium`, driven by
+Playwright: the `browser` and `page` fixtures are in tests/conftest.py, `web` and `site` in
+tests/dashboard/conftest.py). Screenshots go to tests/artifacts/ (git-ignored).
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
-import pytest
 import requests
 
-from support.server import T0, Harness, ci, history, run_record, start_harness, uniq
+from support.server import T0, Harness, history, run_record
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
@@ -76,79 +73,7 @@ class Web:
         return re.search(r'<meta name="csrf-token" content="([^"]*)">', self.get(page).text).group(1)
 
 
-@pytest.fixture()
-def web(srv: Harness) -> Iterator[Web]:
-    w = Web(srv.url)
-    yield w
-    w.http.close()
-
-
 # ------------------------------------------------------------------ browser
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: Any) -> Iterator[Dict[str, Any]]:
-    """A SQLite server with: alice (member of her projects), bob (outsider), alice's private project
-    with two finished runs (different saved code), and her open project with one run."""
-    tmp = tmp_path_factory.mktemp("dash")
-    h = start_harness(f"sqlite:///{tmp / 'dash.db'}", tmp)
-    alice, akey = h.user("alice")
-    bob, bkey = h.user("bob")
-    proj = uniq("vision")
-    for rid, steps, code, group, tags in (("run-a", 120, CODE_A, "sweep-1", ["baseline"]),
-                                         ("run-b", 80, CODE_B, "sweep-1", ["lr"])):
-        recs = metric_run(rid, steps, name=f"{rid}-name", group=group, tags=tags, notes=f"notes of {rid}",
-                          config={"lr": 0.01 if rid == "run-a" else 0.02, "batch": 32})
-        h.upload(alice, proj, rid, recs, akey)
-        put_file(h, alice, proj, rid, "code/train.py", code.encode(), "code", akey)
-        put_file(h, alice, proj, rid, "diff.patch", b"--- a/train.py\n+++ b/train.py\n-lr = 0.1\n+lr = 0.01\n",
-                 "diff", akey)
-    open_proj = uniq("public")
-    h.upload(alice, open_proj, "pub-1", metric_run("pub-1", 30, name="public-run"), akey)
-    put_file(h, alice, open_proj, "pub-1", "code/train.py", CODE_A.encode(), "code", akey)
-    h.visibility(alice, open_proj, "open")
-    ARTIFACTS.mkdir(exist_ok=True)
-    yield {"h": h, "alice": alice, "akey": akey, "bob": bob, "bkey": bkey, "proj": proj, "open": open_proj}
-    h.proc.stop()
-    h.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if ci():
-            pytest.fail("CI is set but Playwright is missing: pip install -e '.[test]'")
-        pytest.skip("the browser tests need Playwright (pip install -e '.[test]')")
-    exe = chromium_path()
-    if exe is None:
-        if ci():
-            pytest.fail("CI is set but Chromium is missing: apt-get install chromium")
-        pytest.skip("the browser tests need Chromium (apt-get install chromium)")
-    profile = tempfile.mkdtemp(prefix="evlog-chromium-")
-    pw = sync_playwright().start()
-    ctx = pw.chromium.launch_persistent_context(profile, executable_path=exe, headless=True, args=CHROMIUM_ARGS,
-                                                viewport={"width": 1400, "height": 1000},
-                                                bypass_csp=True)  # lets wait_for_function evaluate its string
-    ctx.set_default_timeout(30_000)
-    yield ctx
-    ctx.close()
-    pw.stop()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-@pytest.fixture()
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh tab with no session; page errors are collected in `page.errors` (checked after)."""
-    browser.clear_cookies()
-    p = browser.new_page()
-    p.errors = []
-    p.on("pageerror", lambda exc: p.errors.append(str(exc)))
-    yield p
-    errors = list(p.errors)
-    p.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
-
 def sign_in(page: Any, url: str, key: str, next_url: str = "/") -> None:
     page.goto(f"{url}/-/login?next={next_url}")
     page.fill("#api_key", key)

@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import pytest
-
 import eventlog
-from eventlog import LogReader, runapi
+from eventlog import LogReader
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 
@@ -69,32 +67,6 @@ def run_script(path: Path, cwd: Path, env: Dict[str, str], args=(), timeout: flo
                **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(path), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, **kw)
-
-
-@pytest.fixture
-def ev(tmp_path, monkeypatch):
-    """The eventlog module in a clean state: no EVLOG_*/WANDB_* variables, cwd a fresh folder, no
-    syncer, no code, git or console capture and no system metrics (tested in subprocesses and their own tests); any run left active is
-    finished afterwards."""
-    for k in list(os.environ):
-        if k.startswith(("EVLOG_", "WANDB_")):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("EVLOG_SINKS", "none")
-    monkeypatch.setenv("EVLOG_SILENT", "true")
-    monkeypatch.setenv("EVLOG_DISABLE_CODE", "true")
-    monkeypatch.setenv("EVLOG_DISABLE_GIT", "true")
-    monkeypatch.setenv("EVLOG_CONSOLE", "off")
-    monkeypatch.setenv("EVLOG_SYSTEM_INTERVAL", "0")
-    monkeypatch.setenv("EVLOG_CONFIG_DIR", str(tmp_path / ".evlog-config"))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    monkeypatch.setattr(runapi, "_ever_started", False)
-    yield eventlog
-    run = runapi.current_run()
-    if run is not None and not run.finished:
-        run.finish()
-    runapi._set_current(None)
 
 
 def only_run_folder(base: Path) -> Path:

@@ -1,5 +1,6 @@
-"""Fixtures and helpers of the server tests (no tests here): PostgreSQL and SQLite databases, a
-real `evlog server` process on a free port, and a small HTTP harness.
+"""Helpers of the server tests (no tests here): PostgreSQL and SQLite databases, a real `evlog
+server` process on a free port, and a small HTTP harness (the pg_cluster, backend and srv fixtures
+are in tests/conftest.py).
 
 PostgreSQL tests run on a throwaway cluster (initdb/pg_ctl in a temp dir). They are skipped only
 when the PostgreSQL binaries are absent and CI is not set; with CI set they fail instead.
@@ -31,11 +32,10 @@ import requests  # noqa: E402
 from eventlog.server import accounts  # noqa: E402
 from eventlog.server.db import make_engine  # noqa: E402
 from eventlog.server.migrations import migrate  # noqa: E402
-from eventlog.server.testing import PgCluster, ServerProcess, pg_bindir  # noqa: E402
+from eventlog.server.testing import PgCluster, ServerProcess  # noqa: E402
 from eventlog.server.wire import encode_body  # noqa: E402
 
 FRAMES = "application/vnd.evlog.frames+zstd"
-BACKENDS = ["sqlite", "postgresql"]
 T0 = 1_700_000_000.0
 _names = itertools.count(1)
 _dbs = itertools.count(1)
@@ -48,18 +48,6 @@ def uniq(prefix: str) -> str:
 
 def ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    bindir = pg_bindir()
-    if bindir is None:
-        if ci():
-            pytest.fail("CI is set but the PostgreSQL server binaries are missing: run scripts/setup-postgres.sh")
-        pytest.skip("PostgreSQL is not installed (scripts/setup-postgres.sh installs it; with CI set this fails)")
-    cluster = PgCluster(bindir).start()
-    yield cluster
-    cluster.stop()
 
 
 def new_db_url(backend: str, request: Any, tmp: Path) -> str:
@@ -187,21 +175,6 @@ def sqlite_harness(tmp: Path, **kw: Any) -> Iterator[Harness]:
     finally:
         h.proc.stop()
         h.close()
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: Any) -> str:
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def srv(backend: str, request: Any, tmp_path_factory: Any) -> Iterator[Harness]:
-    """A server (anonymous accounts allowed) shared by the tests of a module, on each backend."""
-    tmp = tmp_path_factory.mktemp(f"srv-{backend}")
-    h = start_harness(new_db_url(backend, request, tmp), tmp, allow_anonymous=True)
-    yield h
-    h.proc.stop()
-    h.close()
 
 
 def wait_until(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
