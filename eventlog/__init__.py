@@ -60,14 +60,14 @@ run = None  # the current Run (set by init(), back to None when it finishes)
 # Everything else is imported on first use, so `import eventlog` (and `import eventlog.logfile.segment`, the
 # engine alone) loads neither the run API nor msgpack/zstandard. name -> "module" or "module:attribute".
 _LAZY = {
-    # the run API (eventlog/runapi.py); init() then sets `run`, `config`, `summary` here itself
-    "init": ".runapi",
-    "log": ".runapi",
-    "finish": ".runapi",
-    "save": ".runapi",
-    "Run": ".runapi",
-    "config": ".runapi:PREINIT_CONFIG",
-    "summary": ".runapi:PREINIT_SUMMARY",
+    # the run API (eventlog/runapi/); init() then sets `run`, `config`, `summary` here itself
+    "init": ".runapi.start",
+    "log": ".runapi.facade",
+    "finish": ".runapi.facade",
+    "save": ".runapi.facade",
+    "Run": ".runapi.run",
+    "config": ".runapi.facade:PREINIT_CONFIG",
+    "summary": ".runapi.facade:PREINIT_SUMMARY",
     "Config": ".runconfig",
     "Summary": ".runsummary",
     # the engine

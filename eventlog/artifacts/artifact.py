@@ -208,9 +208,9 @@ class Artifact:
             import tempfile
 
             base = None
-            from .. import runapi
+            from ..runapi import state
 
-            run = runapi.current_run()
+            run = state.current_run()
             if run is not None and getattr(run, "_folder", None) is not None:
                 from .store import LocalStore
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ArgumentTypeError, Error, LogValueError, RunDetachedError, RunFinishedError, UsageError
-from ..runapi import Run
+from ..runapi.run import Run
 from ..runconfig import Config
 from ..runsummary import Summary
 from . import wire
@@ -309,11 +309,11 @@ class AttachedRun(Run):
             return
         self._finished = True
         self._link.detach()
-        from .. import runapi
+        from ..runapi import facade, state
 
-        with runapi._glock:
-            if runapi.current_run() is self:
-                runapi._set_current(None)
+        with state._glock:
+            if state.current_run() is self:
+                facade._set_current(None)
 
 
 for _name in FORWARDED:
@@ -325,10 +325,10 @@ del _name
 def attach(attach_id: str) -> Run:
     """The Run that `attach_id` names, for this process: the owner's own Run when this process owns
     it, else an AttachedRun (one per attach id and process), made the current run if none is."""
-    from .. import runapi
+    from ..runapi import facade, state
 
     run_id, _token, _path = wire.parse_id(attach_id)
-    for run in list(runapi._all_runs):
+    for run in list(state._all_runs):
         ch = run.__dict__.get("_attach_channel")
         if ch is not None and ch.attach_id == attach_id and not run._forked:
             return run
@@ -339,10 +339,10 @@ def attach(attach_id: str) -> Run:
             run = AttachedRun(link, link.connect())
             _attached[attach_id] = run
             _hook_exit()
-    with runapi._glock:
-        cur = runapi.current_run()
+    with state._glock:
+        cur = state.current_run()
         if cur is None or cur._finished:
-            runapi._set_current(run)
+            facade._set_current(run)
     return run
 
 

@@ -24,7 +24,7 @@ def setup(settings=None):
 
 def teardown(exit_code=None) -> None:
     """Finish the current run, if any (wandb.teardown)."""
-    from ..runapi import current_run
+    from ..runapi.state import current_run
 
     run = current_run()
     if run is not None:

@@ -1,43 +1,62 @@
 """The run API: `init()`, `Run`, and the module-level `log` / `finish` / `save` of `eventlog`.
 
-Re-exports only. Process-wide state that is rebound (the current run, whether a run ever started)
-lives in its own module: read it there (or through `current_run()`), never as `eventlog.runapi.X`,
-since a name re-exported here is a copy taken once.
+One module per job, imports pointing down: state (the registry of runs) <- facade (module-level
+functions, pre-init proxies) <- run (the Run; files.py its saving, port.py what resume and the
+integrations may do to it) <- hooks (exit and signal handling) <- start (init()). The names below
+load their module on first use, so `import eventlog.runapi.state` loads the registry alone.
+Rebound state (`_current`, `_ever_started`) is read on eventlog.runapi.state, never re-exported.
 """
 from __future__ import annotations
 
 import sys
 import types
 
-from . import run as _run
-from .run import (
-    PREINIT_CONFIG,
-    PREINIT_SUMMARY,
-    Run,
-    _all_runs,
-    _glock,
-    _no_run,
-    _set_current,
-    _start,
-    current_run,
-    finish,
-    init,
-    log,
-    save,
-)
+# name -> the module of this package that holds it
+_LAZY = {
+    "Run": ".run",
+    "init": ".start",
+    "_start": ".start",
+    "log": ".facade",
+    "finish": ".facade",
+    "save": ".facade",
+    "PREINIT_CONFIG": ".facade",
+    "PREINIT_SUMMARY": ".facade",
+    "_set_current": ".facade",
+    "current_run": ".state",
+    "_glock": ".state",
+    "_all_runs": ".state",
+    "_no_run": ".state",
+}
 
 __all__ = ["Run", "init", "log", "finish", "save", "current_run", "PREINIT_CONFIG", "PREINIT_SUMMARY"]
 
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 # Interim, until the tests patch the owning modules (issue 17's tests reorganization): these names are
 # read and set on the module that owns them, so `monkeypatch.setattr(runapi, "_ever_started", ...)` works.
-def _forwarded(name: str) -> property:
-    return property(lambda self: getattr(_run, name), lambda self, value: setattr(_run, name, value))
+def _forwarded(module: str, name: str) -> property:
+    def owner():
+        import importlib
+
+        return importlib.import_module(module, __name__)
+
+    return property(lambda self: getattr(owner(), name), lambda self, value: setattr(owner(), name, value))
 
 
 class _Package(types.ModuleType):
-    _current = _forwarded("_current")
-    _ever_started = _forwarded("_ever_started")
-    normalize_log_data = _forwarded("normalize_log_data")
+    _current = _forwarded(".state", "_current")
+    _ever_started = _forwarded(".state", "_ever_started")
+    normalize_log_data = _forwarded(".run", "normalize_log_data")
 
 
 sys.modules[__name__].__class__ = _Package
