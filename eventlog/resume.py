@@ -13,7 +13,6 @@ spec/format.md ("resume" record, section 1) and spec/protocol.md (`GET {run}/sta
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import time
@@ -162,23 +161,10 @@ def connect(s, entity, project, run_id):
 # ------------------------------------------------------------------------- local folders
 def lock_holder(folder: Path):
     """The text of log/LOCK when a live writer holds it (the run is running), else None."""
+    from .logfile.lockfile import holder
     from .logfile.segment import LOG_DIR
 
-    path = Path(folder) / LOG_DIR / "LOCK"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        try:
-            return path.read_text(errors="replace").strip() or "another process"
-        except OSError:
-            return "another process"
-    finally:
-        os.close(fd)
-    return None
+    return holder(Path(folder) / LOG_DIR)
 
 
 def _in_use(run_id: str, folder: Path, holder: str) -> RunInUseError:

@@ -1,20 +1,21 @@
 """Starting and waiting for a run's syncer process.
 
 eventlog never imports the sinks: it starts `python -m eventlog.sinks.syncer` by module path, and
-reads only the cursor files the syncer writes (`<run>/sinks/<name>.cursor.json`, spec/sinks.md)
-to show progress while `finish()` waits.
+reads only the cursor files the syncer writes (`<run>/sinks/<name>.cursor.json`, spec/sinks.md),
+through eventlog/rundir/cursors.py, to show progress while `finish()` waits.
 """
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, TextIO, Tuple, Union
+from typing import Optional, TextIO, Union
+
+from .rundir.cursors import delivery
 
 SYNCER_MODULE = "eventlog.sinks.syncer"
 _OFF = {"none", "-", "off", "false", "0"}
@@ -89,33 +90,9 @@ sink's first retries (0.25, 0.5, 1, 2 s apart) fall within it, so a blip of the 
 server restart still gets the last records out, and a job never hangs on a dead server."""
 
 
-def _cursors(folder: Path) -> Tuple[Optional[int], Optional[str]]:
-    """(the smallest next-seq among the run's sink cursors: how far every sink got, or None without
-    any; why a sink cannot reach its receiver, when one says so)."""
-    sinks = folder / "sinks"
-    low = None
-    retrying = None
-    try:
-        names = [n for n in os.listdir(sinks) if n.endswith(".cursor.json") and not n.startswith(".")]
-    except OSError:
-        return None, None
-    for name in names:
-        try:
-            with open(sinks / name, "rb") as f:
-                data = json.loads(f.read())
-            seq = int(data["cursor"]["seq"])
-            why = data.get("retrying")
-            if isinstance(why, dict) and not data.get("closed"):
-                retrying = retrying or str(why.get("reason") or "its receiver cannot be reached")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            seq = 0
-        low = seq if low is None else min(low, seq)
-    return low, retrying
-
-
 def _delivered(folder: Path) -> Optional[int]:
     """The smallest next-seq among the run's sink cursors (how far every sink got)."""
-    return _cursors(folder)[0]
+    return delivery(folder)[0]
 
 
 def _log_end(folder: Path, start: int) -> Optional[int]:
@@ -166,7 +143,7 @@ def wait_syncer(
         end = None
         shown = False
         while True:
-            done, retrying = _cursors(folder) if folder is not None else (None, None)
+            done, retrying = delivery(folder) if folder is not None else (None, None)
             if retrying and unreachable is None:
                 unreachable = retrying
                 deadline = min(deadline, time.monotonic() + unreachable_wait)

@@ -8,7 +8,6 @@ or cut off what it had written after its last checkpoint (see the built-in sinks
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -22,8 +21,10 @@ from eventlog.errors import Error as EvlogError
 from eventlog.media import is_media_map as is_media, media_kind  # noqa: F401  (the sinks' helpers)
 # flatten: nested maps as one level, {"a": {"b": 1}} -> {"a/b": 1}; media maps are values, not nesting
 from eventlog.rundir.export import flat as flatten  # noqa: F401
-
-SINKS_DIR = "sinks"
+from eventlog.rundir.cursors import SINKS_DIR  # noqa: F401  (<run>/sinks/: the sinks' own files)
+from eventlog.util import env as _env
+# JSON files, replaced atomically: how the cursor files are written (spec/sinks.md)
+from eventlog.util.atomic import read_json, write_json_atomic as atomic_write_json  # noqa: F401
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # States a sink is closed with (Sink.close).
@@ -38,24 +39,16 @@ class SinkError(EvlogError):
     """A sink cannot work (missing dependency, bad configuration); the message says what to do."""
 
 
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-
-
 def env_flag(env: Mapping[str, str], name: str, *aliases: str, default: bool = False) -> bool:
-    """A boolean environment setting: EVLOG_* first, then its WANDB_* aliases."""
-    for key in (name,) + aliases:
-        value = env.get(key)
-        if value is not None and value.strip() != "":
-            return value.strip().lower() in _TRUE
-    return default
+    """A boolean environment setting: EVLOG_* first, then its WANDB_* aliases; a word other than
+    a true one (eventlog.util.env.TRUE) is false, never an error."""
+    value = _env.text(env, name, *aliases)
+    return default if value is None else _env.is_true(value)
 
 
 def env_value(env: Mapping[str, str], name: str, *aliases: str) -> Optional[str]:
-    for key in (name,) + aliases:
-        value = env.get(key)
-        if value is not None and value.strip() != "":
-            return value.strip()
-    return None
+    """The stripped value of the first of the variables set to non-blank text, else None."""
+    return _env.text(env, name, *aliases)
 
 
 class Terminal:
@@ -163,42 +156,6 @@ class Sink:
     def close(self, state: str) -> None:
         """Delivery ends: `state` is finished, failed, crashed (the run) or detached (we stop while
         the run may go on). Called after a last flush()."""
-
-
-# ----------------------------------------------------------------------- files
-def atomic_write_json(path: Path, obj: Any, *, fsync: bool = True) -> None:
-    """Replace `path` by `obj` as JSON: write a temporary file, fsync it, rename it over `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = json.dumps(obj, separators=(",", ":"), sort_keys=True, allow_nan=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        if fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    if fsync:
-        try:
-            dfd = os.open(path.parent, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(dfd)
-        except OSError:
-            pass
-        finally:
-            os.close(dfd)
-
-
-def read_json(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        with open(path, "rb") as f:
-            obj = json.loads(f.read())
-    except (OSError, ValueError):
-        return None
-    return obj if isinstance(obj, dict) else None
 
 
 # ------------------------------------------------------------- value helpers

@@ -2,7 +2,6 @@
 state and size. Shared by the syncer, `evlog sync` and `evlog runs ls`."""
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import socket
@@ -12,55 +11,24 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from eventlog import Cursor, LogReader
-from eventlog.logfile.segment import LOG_DIR, list_segments
+from eventlog.logfile.lockfile import holder_text, is_held
+from eventlog.logfile.lockfile import writer_active as _log_writer_active
+from eventlog.logfile.segment import LOG_DIR, list_segments, read_header
 from eventlog.records.fold import RunFold, exit_state
+# the cursor files: their names and format in eventlog/rundir/cursors.py (read by finish() too)
+from eventlog.rundir.cursors import (  # noqa: F401
+    CURSOR_FORMAT,
+    CURSOR_SUFFIX,
+    SINKS_DIR,
+    cursor_of,
+    cursor_path,
+    load_cursor,
+    previous_sinks,
+    save_cursor,
+    sinks_dir,
+)
 
-from .base import SINKS_DIR, atomic_write_json, read_json
-
-CURSOR_SUFFIX = ".cursor.json"
 SYNCER_LOCK = "SYNCER.lock"
-WRITER_LOCK = "LOCK"
-CURSOR_FORMAT = 1
-
-
-def sinks_dir(folder: Path) -> Path:
-    return Path(folder) / SINKS_DIR
-
-
-def cursor_path(folder: Path, name: str) -> Path:
-    return sinks_dir(folder) / f"{name}{CURSOR_SUFFIX}"
-
-
-def load_cursor(folder: Path, name: str) -> Optional[Dict[str, Any]]:
-    """A sink's cursor file: {"cursor": {...}, "state": ..., "closed": ..., "last": ..., ...}."""
-    data = read_json(cursor_path(folder, name))
-    if data is None or not isinstance(data.get("cursor"), dict):
-        return None
-    return data
-
-
-def save_cursor(folder: Path, name: str, data: Dict[str, Any]) -> None:
-    sinks_dir(folder).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cursor_path(folder, name), data)
-
-
-def cursor_of(data: Optional[Dict[str, Any]]) -> Cursor:
-    if not data:
-        return Cursor(0, 0, 0)
-    try:
-        return Cursor.from_dict(data["cursor"])
-    except (KeyError, TypeError, ValueError):
-        return Cursor(0, 0, 0)
-
-
-def previous_sinks(folder: Path) -> Tuple[str, ...]:
-    """Names of the sinks that have a cursor in this run folder."""
-    try:
-        names = os.listdir(sinks_dir(folder))
-    except OSError:
-        return ()
-    return tuple(sorted(n[: -len(CURSOR_SUFFIX)] for n in names
-                        if n.endswith(CURSOR_SUFFIX) and not n.startswith(".")))
 
 
 # ----------------------------------------------------------------------- locks
@@ -108,39 +76,21 @@ class SyncerLock:
         return syncer_holder(self.path.parent.parent)
 
 
-def _held(path: Path) -> bool:
-    """Whether some process holds a flock on `path` (probed with a shared, non-blocking lock)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
-    finally:
-        os.close(fd)  # closing drops our shared lock
-    return False
-
-
 def syncer_holder(folder: Path) -> Optional[Tuple[int, str]]:
     path = sinks_dir(folder) / SYNCER_LOCK
-    if not _held(path):
+    if not is_held(path):
         return None
-    try:
-        text = path.read_text(errors="replace").strip()
-    except OSError:
-        text = ""
+    text = holder_text(path)
     pid = -1
     parts = text.split()
     if len(parts) >= 2 and parts[0] == "pid" and parts[1].isdigit():
         pid = int(parts[1])
-    return pid, text or "an unknown process"
+    return pid, text
 
 
 def writer_active(folder: Path) -> bool:
     """Whether a writer holds the run's `log/LOCK` (the run is running)."""
-    return _held(Path(folder) / LOG_DIR / WRITER_LOCK)
+    return _log_writer_active(Path(folder) / LOG_DIR)
 
 
 # ------------------------------------------------------------------ run facts
@@ -214,16 +164,12 @@ def run_facts(folder: Path) -> RunFacts:
 
 
 def header_run_id(folder: Path) -> Optional[str]:
-    from eventlog.logfile.segment import decode_header
-    import struct
-
+    """The run id in the first readable segment header (a log whose records are not readable yet)."""
     log = Path(folder) / LOG_DIR
     for _, name in list_segments(log):
         try:
-            with open(log / name, "rb") as f:
-                head = f.read(512)
-            header = decode_header(head[8:8 + struct.unpack_from("<I", head, 4)[0]])
-        except Exception:  # noqa: BLE001
+            header = read_header(log / name)
+        except Exception:  # noqa: BLE001 - a newer format version's header: not this run's id to read
             continue
         if header is not None:
             return header.run_id

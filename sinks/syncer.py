@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 from eventlog import Cursor, LogReader, Record
 from eventlog.logfile.segment import LOG_DIR
 from eventlog.records.fold import run_identity
+from eventlog.util.watching import WRITES, observe
 
 from .base import (
     CRASHED,
@@ -62,38 +63,7 @@ class LogWatcher:
     def __init__(self, log_dir: Path) -> None:
         self._events: List[threading.Event] = []
         self._lock = threading.Lock()
-        self.observer = None
-        try:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-        except ImportError:
-            return
-        watcher = self
-
-        class _Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:  # noqa: ANN001
-                if event.event_type in ("modified", "created", "moved", "deleted", "closed"):
-                    watcher.wake()
-
-        observer = Observer()
-        try:
-            try:
-                from watchdog.events import (
-                    FileClosedEvent,
-                    FileCreatedEvent,
-                    FileDeletedEvent,
-                    FileModifiedEvent,
-                    FileMovedEvent,
-                )
-                observer.schedule(_Handler(), str(log_dir), recursive=False, event_filter=[
-                    FileModifiedEvent, FileCreatedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent])
-            except (ImportError, TypeError):
-                observer.schedule(_Handler(), str(log_dir), recursive=False)
-            observer.daemon = True
-            observer.start()
-        except Exception:  # noqa: BLE001 - inotify limits and the like: polling still works
-            return
-        self.observer = observer
+        self.observer = observe(str(log_dir), self.wake, kinds=WRITES, files_only=True)
 
     def register(self) -> threading.Event:
         ev = threading.Event()

@@ -30,17 +30,17 @@ from typing import Any, Dict, List, Mapping, Optional
 from eventlog import Record
 from eventlog.records.update import apply_update, str_keys
 
+from eventlog.rundir.tensorboard import OWN_SUFFIX, TB_DIR
+from eventlog.util.env import TRUE_WORDS, is_true
+
 from .base import Sink, SinkContext, SinkError, env_flag, flatten, is_media, media_kind, numeric
 
-TB_DIR = "tensorboard"
-OWN_SUFFIX = ".evlog"  # event files this sink wrote (and may cut back or remove)
 BUFFER_BYTES = 1 << 20
 
 
 def _truthy(v: Any) -> bool:
-    if isinstance(v, str):
-        return v.strip().lower() in ("1", "true", "yes", "on")
-    return bool(v)
+    """settings={"tensorboard": ...}: a true word (no one-letter forms), else the value's truth."""
+    return is_true(v, TRUE_WORDS) if isinstance(v, str) else bool(v)
 
 
 class TensorBoardSink(Sink):

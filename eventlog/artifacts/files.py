@@ -9,14 +9,13 @@ import tempfile
 from typing import BinaryIO, Iterable, Mapping, Optional, Tuple
 
 from ..errors import ArtifactIntegrityError
+from ..util.hashing import file_digest
 
 CHUNK = 1 << 20
 
 
 def hash_file(path: str) -> Tuple[str, int]:
     """(sha256 hex, size) of a file, read in chunks."""
-    from ..capture.sysinfo import file_digest
-
     return file_digest(path)
 
 

@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..util.hashing import file_digest
+
 GIT_TIMEOUT = 10.0
 DIFF_FILE = "diff.patch"
 CODE_DIR = "code"
@@ -232,31 +234,6 @@ class GitProbe:
 
 
 # ------------------------------------------------------------------------------ code
-def _sha256():
-    try:
-        from _sha2 import sha256  # Python 3.12+
-    except ImportError:
-        try:
-            from _sha256 import sha256  # Python <= 3.11: lighter than hashlib's OpenSSL
-        except ImportError:
-            from hashlib import sha256
-    return sha256()
-
-
-def file_digest(path) -> tuple:
-    """(sha256 hex, size) of a file."""
-    h = _sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
 def notebook_path():
     """The notebook the program runs in, when it can be told: $EVLOG_NOTEBOOK_NAME /
     $WANDB_NOTEBOOK_NAME, or VS Code's `__vsc_ipynb_file__`."""

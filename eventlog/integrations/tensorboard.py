@@ -23,7 +23,6 @@ one warning.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -33,12 +32,17 @@ from pathlib import Path
 
 # the event-file codec, shared with `evlog import tensorboard`
 from ..interop.tfevents import TFRecordTail, convert_value, event_class, masked_crc  # noqa: F401
+from ..logfile.segment import LOG_DIR
+from ..mediabase import MEDIA_DIR
+from ..rundir.cursors import SINKS_DIR
+from ..rundir.tensorboard import SYNC_DIR, is_program_event_file
+from ..util.hashing import file_digest
+from ..util.watching import observe
 
 POLL_INTERVAL = 0.5
 HOLD_SECONDS = 150.0      # > tensorboardX's default flush_secs (120)
 MAX_HELD_STEPS = 10_000   # steps held back at most; older ones are written anyway
 MAX_HELD_BYTES = 64 << 20  # encoded images held back at most; older steps are written anyway
-SYNC_DIR = "tensorboard/sync"
 
 _lock = threading.RLock()
 _active = None                     # the TensorBoardSync of the current run
@@ -68,11 +72,6 @@ class _File:
         self.copy_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.copy_path, "ab") as f:
             f.write(data)
-
-
-class _QuietStop:
-    def filter(self, record) -> bool:  # noqa: ANN001
-        return "thread is inactive" not in record.getMessage()
 
 
 class TensorBoardSync:
@@ -116,42 +115,22 @@ class TensorBoardSync:
         self._wake.set()
 
     def _observe(self, path: str) -> None:
-        try:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-        except ImportError:
-            return
-        wake = self._wake
-
-        class _Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:  # noqa: ANN001
-                if event.event_type in ("modified", "created", "moved", "closed"):
-                    wake.set()
-
         target = path
         while not os.path.isdir(target):  # not made yet: watch the nearest existing parent
             parent = os.path.dirname(target)
             if parent == target:
                 return
             target = parent
-        try:
-            if self._observer is None:
-                import logging
-
-                # watchdog logs an error when it is stopped while reading events: not one for the user
-                logging.getLogger("watchdog.observers.inotify").addFilter(_QuietStop())
-                self._observer = Observer()
-                self._observer.daemon = True
-                self._observer.start()
-            self._observer.schedule(_Handler(), target, recursive=True)
-        except Exception:  # noqa: BLE001 - inotify limits: polling still works
-            pass
+        observer = observe(target, self._wake.set, kinds=("modified", "created", "moved", "closed"),
+                           recursive=True, observer=self._observer)
+        if observer is not None:  # None: inotify limits and the like, polling still works
+            self._observer = observer
 
     def _scan(self) -> None:
         # a log dir may be the run folder itself: never walk our copies (the sink's files end in
         # .evlog), the log, the media or the sinks' state
         skip = tuple(os.path.join(self.folder, *d.split("/")) + os.sep
-                     for d in (SYNC_DIR, "log", "media", "sinks"))
+                     for d in (SYNC_DIR, LOG_DIR, MEDIA_DIR, SINKS_DIR))
         for root, prefix in list(self.roots):
             if not os.path.isdir(root):
                 continue
@@ -160,7 +139,7 @@ class TensorBoardSync:
                     dirnames[:] = []
                     continue
                 for name in filenames:
-                    if ".tfevents." not in name or name.endswith(".evlog"):
+                    if not is_program_event_file(name):
                         continue
                     path = os.path.join(dirpath, name)
                     if path in self.files:
@@ -335,14 +314,9 @@ class TensorBoardSync:
             p = f.copy_path
             if not p.is_file():
                 continue
-            h = hashlib.sha256()
-            size = 0
-            with open(p, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-                    size += len(chunk)
+            digest, size = file_digest(p)
             rel = os.path.relpath(p, self.folder).replace(os.sep, "/")
-            entries.append({"path": rel, "sha256": h.hexdigest(), "size": size, "kind": "other"})
+            entries.append({"path": rel, "sha256": digest, "size": size, "kind": "other"})
         if not entries:
             return
         run = self.run

@@ -14,14 +14,14 @@ import os
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ..rundir.tensorboard import is_program_event_file
 from .tfevents import EventFile, convert_value, event_class, first_event
 
 SOURCE_KIND = "tensorboard"
 
 
-def is_event_file(name: str) -> bool:
-    """A TensorBoard event file by its name (our own `.evlog` copies of synced files excluded)."""
-    return ".tfevents." in name and not name.endswith(".evlog")
+# a TensorBoard event file by its name (the tensorboard sink's `.evlog` files excluded)
+is_event_file = is_program_event_file
 
 
 def find_runs(logdir: Path) -> List[Path]:

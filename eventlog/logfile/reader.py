@@ -6,7 +6,6 @@ frame. Only unusable arguments raise, with this package's typed errors.
 """
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections import namedtuple
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ArgumentTypeError, FormatVersionError, NotARunFolderError
+from ..util.watching import observe
+from .lockfile import writer_active  # noqa: F401  (reader.writer_active: whether a writer holds log/LOCK)
 from .segment import (
     LOG_DIR,
     Damage,
@@ -311,26 +312,6 @@ def _scan_named(data: bytes, path: Path) -> "Iterator":
         raise FormatVersionError(f"{path}: {exc}") from None
 
 
-def writer_active(log_dir: Union[str, os.PathLike]) -> bool:
-    """Whether a writer holds the log's LOCK (flock; spec/format.md 5): while one does, its journal
-    is its own, and readers wait for the frames."""
-    import fcntl
-
-    try:
-        fd = os.open(os.path.join(log_dir, "LOCK"), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # releases the probe's shared lock too
-    return False
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -338,36 +319,7 @@ def _size(path: Path) -> int:
         return -1
 
 
-class _DropStopRace(logging.Filter):
-    """watchdog's inotify emitter logs an ERROR when it is stopped while reading events (a race
-    in watchdog itself, harmless); without this, `evlog tail --follow` may end with that line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "called when the thread is inactive" not in record.getMessage()
-
-
 def _watch(log_dir: Path, wake: threading.Event):
     """Start a watchdog observer that sets `wake` on any change in `log_dir`; None if unavailable."""
-    try:
-        from watchdog.events import FileSystemEventHandler
-        from watchdog.observers import Observer
-    except ImportError:
-        return None
-    inotify_log = logging.getLogger("watchdog.observers.inotify")
-    if not any(isinstance(f, _DropStopRace) for f in inotify_log.filters):
-        inotify_log.addFilter(_DropStopRace())
-
-    class _Handler(FileSystemEventHandler):
-        def on_any_event(self, event) -> None:  # noqa: ANN001
-            # the reader's own opens and closes are events too; waking on them would busy-loop
-            if event.event_type not in ("opened", "closed_no_write"):
-                wake.set()
-
-    observer = Observer()
-    try:
-        observer.schedule(_Handler(), str(log_dir), recursive=False)
-        observer.daemon = True
-        observer.start()
-    except Exception:  # inotify limits and the like: the periodic re-read still works
-        return None
-    return observer
+    # the reader's own opens and closes are events too; waking on them would busy-loop
+    return observe(str(log_dir), wake.set, ignore=("opened", "closed_no_write"))

@@ -9,9 +9,7 @@ journal emptied. Compression and I/O stay off the caller's path. Rules: spec/for
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import sys
 import threading
 import time
 import weakref
@@ -28,8 +26,9 @@ from ..errors import (
     UsageError,
     WriterClosedError,
     WriterIOError,
-    WriterLockedError,
 )
+from ..util.atomic import fsync_dir as _fsync_dir
+from . import lockfile
 from .segment import (
     LOG_DIR,
     Frame,
@@ -47,7 +46,6 @@ from .segment import (
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple, Union
 
-LOCK_NAME = "LOCK"
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_COMMIT_INTERVAL = 0.0005
 FSYNC_MODES = ("off", "frame", "write")
@@ -96,14 +94,6 @@ def check_fsync(value: Union[str, float, None], name: str = "fsync") -> Union[st
         return float(value)
     raise UsageError(f"{name}={given!r} is not an fsync policy: use off, frame, write or a number of "
                      f"seconds in (0, 3600] (e.g. {name}=1)")
-
-
-def _lock_holder(path: Path) -> str:
-    try:
-        text = path.read_text(errors="replace").strip()
-    except OSError:
-        text = ""
-    return text or "an unknown process"
 
 
 class LogWriter:
@@ -212,27 +202,7 @@ class LogWriter:
 
     # ----------------------------------------------------------------- opening
     def _acquire_lock(self) -> int:
-        path = self.log_dir / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        # readers probe the lock with a shared flock held for microseconds (reader.writer_active):
-        # a few retries tell such a probe from a writer, which holds it for its whole life
-        for attempt in range(20):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if attempt < 19:
-                    time.sleep(0.005)
-        else:
-            os.close(fd)
-            raise WriterLockedError(
-                f"run folder {self.folder} is already being written by {_lock_holder(path)}; "
-                "one writer per run: finish that run first or use another run id"
-            ) from None
-        os.ftruncate(fd, 0)
-        cmd = " ".join(sys.argv)[:200]
-        os.write(fd, f"pid {os.getpid()} on {os.uname().nodename} ({cmd})\n".encode())
-        return fd
+        return lockfile.take(self.log_dir, self.folder)
 
     def _recover(self) -> Tuple[Optional[int], int]:
         """Find the next seq (None: no record and no segment header) and the last segment number;
@@ -574,16 +544,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -20,7 +20,7 @@ ROOTS = {"eventlog": REPO / "eventlog", "eventlog.sinks": REPO / "sinks", "event
 # prefix that matches its name (the module of that name and its submodules), so a module moves to
 # another layer by adding its name there. FACADE matches only itself (everything is under it).
 LAYERS: List[Tuple[str, List[str]]] = [
-    ("base", ["eventlog.errors", "eventlog.names"]),
+    ("base", ["eventlog.errors", "eventlog.names", "eventlog.util", "eventlog.protocol"]),
     # the records vocabulary and its fold (with the metric definitions it folds by): what every reader shares
     ("engine", ["eventlog.logfile", "eventlog.rundir", "eventlog.mediamap", "eventlog.records", "eventlog.metricdefs"]),
     ("run parts", ["eventlog.client.credentials", "eventlog.client.accounts", "eventlog.capture",
