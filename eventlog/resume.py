@@ -422,21 +422,9 @@ def open_run(s, p: Plan, cfg: dict, make_run):
     run = make_run(folder=folder, writer=writer, mode=mode, url=url, project=project or ident.get("project"),
                    entity=entity or ident.get("entity"), name=ident.get("name") or run_id,
                    start_time=ident.get("start_time") or time.time())
-    run._notes = ident.get("notes")
-    run._tags = tuple(ident.get("tags") or ())
-    if ident.get("group") is not None:
-        run._group = ident["group"]
-    if ident.get("job_type") is not None:
-        run._job_type = ident["job_type"]
-    run._config._items.update(st.config)
-    run._config._items.update(changes)
-    run._summary._items.update(st.summary)  # in place: the Run holds this very dict
-    if st.metrics.active:
-        run._mfold = st.metrics
-    run._last_step = st.last_step
-    run._step = 0 if st.last_step is None else st.last_step + 1
-    run._session = session
-    run._resumed = True
+    run._port().restore(ident, config={**st.config, **changes}, summary=st.summary,
+                        metrics=st.metrics if st.metrics.active else None, last_step=st.last_step,
+                        session=session)
     return run
 
 

@@ -43,7 +43,7 @@ def ev(tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    monkeypatch.setattr(runapi, "_ever_started", False)
+    monkeypatch.setattr("eventlog.runapi.state._ever_started", False)
     yield eventlog
     run = runapi.current_run()
     if run is not None and not run.finished:

@@ -41,8 +41,7 @@ def log_video(path, folder=None, fps=None) -> None:
 
     key = video_key(folder if folder is not None else os.path.dirname(path))
     try:
-        pending = run._pending
-        if pending and key in pending:
+        if run._port().holds((key,)):
             run.log({}, commit=True)  # the step already holds a video under this key: commit it first
         run.log({key: Video(os.fspath(path), fps=fps)}, commit=False)
     except Error as exc:  # a bad file, a finished run: say so, never break the environment

@@ -91,7 +91,7 @@ def _to_config(values: dict, what: str, switch: str) -> None:
     if run is None or not values:
         return
     try:
-        run._config_update(_storable(values), allow_val_change=True)
+        run.config.update(_storable(values), allow_val_change=True)
     except Exception as exc:  # noqa: BLE001 - never break the program's argument parsing
         sys.stderr.write(f"evlog: magic: {what} not stored in config: {exc}\n")
 

@@ -262,19 +262,17 @@ class TensorBoardSync:
         if not data:
             return
         run = self.run
+        port = run._port()
         try:
-            pending = run._pending
-            if step > run.step or (step == run.step and not (pending and any(k in pending for k in data))):
+            if step > run.step or (step == run.step and not port.holds(data)):
                 run.log(data, step=step, commit=True)
             else:
                 if not self._late_warned:
                     self._late_warned = True
                     msg = (f"sync_tensorboard: TensorBoard data for step {step} arrived after the run reached step "
                            f"{run.step} (steps never go back); it is logged at the current step")
-                    with run._lock:
-                        run._warn_record(msg, list(data))
-                pending = run._pending
-                if pending and any(k in pending for k in data):
+                    port.warn(msg, data)
+                if port.holds(data):
                     run.log({}, commit=True)  # never overwrite a value already held for this step
                 run.log(data, commit=False)
         except RunFinishedError:
@@ -319,10 +317,7 @@ class TensorBoardSync:
             entries.append({"path": rel, "sha256": digest, "size": size, "kind": "other"})
         if not entries:
             return
-        run = self.run
-        with run._lock:
-            if not run._blocked:
-                run._writer.append("files", {"files": entries})
+        self.run._port().append("files", {"files": entries})
 
     def writer_closed(self, logdir) -> None:
         """A patched writer was closed: its files no longer hold steps back."""

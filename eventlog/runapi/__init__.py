@@ -8,9 +8,6 @@ Rebound state (`_current`, `_ever_started`) is read on eventlog.runapi.state, ne
 """
 from __future__ import annotations
 
-import sys
-import types
-
 # name -> the module of this package that holds it
 _LAZY = {
     "Run": ".run",
@@ -40,23 +37,3 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
-
-
-# Interim, until the tests patch the owning modules (issue 17's tests reorganization): these names are
-# read and set on the module that owns them, so `monkeypatch.setattr(runapi, "_ever_started", ...)` works.
-def _forwarded(module: str, name: str) -> property:
-    def owner():
-        import importlib
-
-        return importlib.import_module(module, __name__)
-
-    return property(lambda self: getattr(owner(), name), lambda self, value: setattr(owner(), name, value))
-
-
-class _Package(types.ModuleType):
-    _current = _forwarded(".state", "_current")
-    _ever_started = _forwarded(".state", "_ever_started")
-    normalize_log_data = _forwarded(".run", "normalize_log_data")
-
-
-sys.modules[__name__].__class__ = _Package

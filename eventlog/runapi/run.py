@@ -35,6 +35,7 @@ from . import state
 from .exits import _error_map, _exit_code_of
 from .facade import _set_current
 from .files import RunFiles
+from .port import RunPort
 
 _MAX_WARNING_RECORDS = 100
 _MAX_KNOWN_KEYS = 100_000  # log() keys remembered as checked; beyond, new keys take the slow check
@@ -270,6 +271,10 @@ class Run(RunFiles, RunOps):
             yield
         finally:
             self._leave()
+
+    def _port(self) -> RunPort:
+        """What resume and the integrations do to this run (eventlog/runapi/port.py)."""
+        return RunPort(self)
 
     def _warn_record(self, message: str, keys, shown: bool = False) -> None:
         """A `warning` record (lock held); at most _MAX_WARNING_RECORDS per run. `shown`: the program

@@ -25,7 +25,8 @@ LAYERS: List[Tuple[str, List[str]]] = [
     ("engine", ["eventlog.logfile", "eventlog.rundir", "eventlog.mediamap", "eventlog.records", "eventlog.metricdefs"]),
     ("run parts", ["eventlog.client.credentials", "eventlog.client.accounts", "eventlog.capture",
                    "eventlog.terminal", "eventlog.mediabase", "eventlog.runmapping",
-                   "eventlog.attach.wire", "eventlog.compat.settings"]),
+                   "eventlog.attach.wire", "eventlog.compat.settings",
+                   "eventlog.runapi.state"]),  # the registry of runs: runops and artifacts look up the current run
     ("values", ["eventlog.values", "eventlog.runconfig", "eventlog.runsummary"]),
     ("media", ["eventlog.media", "eventlog.interop.tfevents"]),  # a Table's cells are values
     # what init() switches on: each takes the run as an argument, none imports the run API
@@ -56,12 +57,8 @@ KNOWN: Dict[Tuple[str, str], str] = {
     # name, so no sinks code runs in the run's process (a console_scripts-style entry point for the
     # syncer would take the name out of eventlog/)
     ("eventlog.syncproc", "eventlog.sinks.syncer"): "`python -m eventlog.sinks.syncer`: the run's syncer process",
-    # runapi holds the current run and every Run (current_run, _set_current, _all_runs, _glock, _start)
-    # and imports runops (Run inherits RunOps), whose modules look that state up again: moving the
-    # current-run registry into a module below both ends these (runapi is being reworked; later)
-    ("eventlog.runops._current", "eventlog.runapi"): "eventlog.alert()/define_metric()/...: runapi's current run",
-    ("eventlog.runops.attach", "eventlog.runapi"): "unpickling a disabled Run starts one with runapi._start",
-    ("eventlog.artifacts.artifact", "eventlog.runapi"): "an Artifact stages its files in the current run's root",
+    # unpickling a disabled Run calls init()'s _start, which makes a Run, which inherits runops' mixins
+    ("eventlog.runops.attach", "eventlog.runapi.start"): "unpickling a disabled Run starts one with runapi's _start",
     # a Run mixin reaching the attach channel, whose two sides are built on the Run itself: AttachedRun
     # subclasses Run, and the owner's server forwards the methods of runops' mixins (attach/methods.py)
     ("eventlog.runops.attach", "eventlog.attach.client"): "run._attach(): an AttachedRun, a Run subclass",
