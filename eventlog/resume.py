@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from .errors import (
     ConfigError,
@@ -30,12 +29,12 @@ from .errors import (
     WriterLockedError,
 )
 from .metricdefs import MetricFold
+from .protocol import STATE_TYPE, run_path  # noqa: F401  (resume.STATE_TYPE: GET {run}/state's media type)
 from .records.fold import RunFold
 from .records.types import IDENTITY  # noqa: F401  (resume.IDENTITY: the fields of a run's identity)
 from .settings import RESUME_WORDS
 from .values import same_value
 
-STATE_TYPE = "application/vnd.evlog.state+msgpack"
 NEW, LOCAL, SERVER = "new", "local", "server"
 
 
@@ -118,8 +117,7 @@ def fetch_state(login, run_id: str, timeout: float = 10.0):
 
     from .client import accounts as api
 
-    path = (f"/api/v1/runs/{quote(login.entity, safe='')}/{quote(login.project, safe='')}/"
-            f"{quote(run_id, safe='')}/state")
+    path = run_path(login.entity, login.project, run_id) + "/state"
     resp = api._get(login.base_url, path, login.api_key, timeout)
     if resp.status_code == 200:
         try:

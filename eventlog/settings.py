@@ -11,6 +11,7 @@ import os
 
 from .errors import ArgumentTypeError, UsageError
 from .names import check_id
+from .util.env import lookup, parse_bool
 
 # setting -> the name after the EVLOG_ / WANDB_ prefix
 ENV_NAMES = {
@@ -42,30 +43,12 @@ DEFAULT_SYSTEM_INTERVAL = 10.0  # seconds between system metrics samples (eventl
 DEFAULT_FLUSH_INTERVAL = 1.0  # eventlog.logfile.writer.DEFAULT_FLUSH_INTERVAL (not imported: msgpack/zstd cost)
 NAME_MAX = 128
 TAG_MAX = 64
-_TRUE = ("1", "true", "yes", "on", "y", "t")
-_FALSE = ("0", "false", "no", "off", "n", "f", "")
 
 
 def env_lookup(setting: str, env=None):
     """(value, variable name) of the environment variable for `setting`, EVLOG_ before WANDB_;
     (None, None) when neither is set (or set to the empty string)."""
-    env = os.environ if env is None else env
-    suffix = ENV_NAMES[setting]
-    for prefix in PREFIXES:
-        var = prefix + suffix
-        v = env.get(var)
-        if v is not None and v.strip() != "":
-            return v, var
-    return None, None
-
-
-def parse_bool(text: str, var: str) -> bool:
-    t = text.strip().lower()
-    if t in _TRUE:
-        return True
-    if t in _FALSE:
-        return False
-    raise UsageError(f"{var}={text!r} is not a boolean: set it to true or false (or 1 / 0)")
+    return lookup(env, [prefix + ENV_NAMES[setting] for prefix in PREFIXES])
 
 
 def env_flag(setting: str, env=None, default: bool = False) -> bool:

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventlog import __version__
+from eventlog.protocol import FRAMES_TYPE
 
 from . import accounts, deletion, export, ingest, resume, system, views, web
 from .auth import Principal, bearer_key, hash_key, key_owner, principal_of
@@ -40,7 +41,6 @@ log = logging.getLogger("evlog.server")
 # as much CPU as the rest of ingestion (bench/ingest.py). Young collections every 50,000 allocations
 # and rarer old ones leave that work to the end of the request, when the objects are gone.
 GC_THRESHOLDS = (50_000, 20, 100)
-FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
 _DRAIN_CAP = 256 * 1024 * 1024
 AUTH_CACHE_SECONDS = 5.0
 

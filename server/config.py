@@ -5,11 +5,13 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from eventlog.util.env import TRUE_WORDS, is_true
+
 MiB = 1024 * 1024
 
 
 def _env_bool(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    return is_true(os.environ.get(name, ""), TRUE_WORDS)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -9,6 +9,8 @@ import msgpack
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from eventlog.protocol import STATE_TYPE  # noqa: F401  (resume.STATE_TYPE: the media type of GET {run}/state)
+
 from . import schema as s
 from .access import check_not_deleted, check_run_write, for_write
 from .auth import Principal
@@ -17,7 +19,6 @@ from .names import check_run_id
 from .views import run_url
 from .wire import unpack
 
-STATE_TYPE = "application/vnd.evlog.state+msgpack"
 
 
 def resume_state(engine: Engine, principal: Optional[Principal], entity: str, project: str, run_id: str,

@@ -12,6 +12,8 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
+from eventlog.protocol import run_url
+
 from . import schema as s
 from .access import OPEN, Target, check_media_name, check_not_deleted, check_run_write, entity_row, for_read, \
     for_write, kept_kind
@@ -24,10 +26,6 @@ from .wire import unpack
 
 HIDDEN_KINDS = ("code", "diff")
 MAX_SAMPLES = 100_000
-
-
-def run_url(base_url: str, entity: str, project: str, run_id: str) -> str:
-    return f"{base_url.rstrip('/')}/{quote(entity)}/{quote(project)}/runs/{quote(run_id)}"
 
 
 def _run_json(row: Any, target: Target, base_url: str) -> Dict[str, Any]:

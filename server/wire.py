@@ -13,11 +13,9 @@ from typing import Any, List, NamedTuple, Tuple
 import msgpack
 import zstandard
 
-from eventlog.logfile.segment import zstd_frame_end
+from eventlog.logfile.segment import ZSTD_MAGIC, zstd_frame_end
 
 from .errors import ApiError, too_large
-
-ZSTD_MAGIC = 0xFD2FB528
 
 
 def malformed(message: str) -> ApiError:

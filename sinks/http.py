@@ -27,12 +27,11 @@ import zstandard
 from eventlog import Cursor, LogReader, Record
 from eventlog.client import credentials
 from eventlog.logfile.reader import log_start_seq
+from eventlog.protocol import DEFAULT_PROJECT, FRAMES_TYPE, run_path
 
 from .base import CRASHED, Sink, SinkContext, SinkError, env_value
 from .http_artifacts import ARTIFACT_TYPES, upload as upload_artifact
 
-FRAMES_TYPE = "application/vnd.evlog.frames+zstd"
-DEFAULT_PROJECT = "uncategorized"
 BATCH_RECORDS = 10_000          # records per request at most
 BATCH_BYTES = 8 * 1024 * 1024   # packed bytes per request at most (before compression)
 # How long one request is retried before the syncer is told it failed: short in a live run (the
@@ -194,7 +193,7 @@ class HttpSink(Sink):
 
     # ------------------------------------------------------------- records
     def _run_path(self) -> str:
-        return f"/api/v1/runs/{quote(self.entity or '', safe='')}/{quote(self.project, safe='')}/{quote(self.run_id, safe='')}"
+        return run_path(self.entity or "", self.project, self.run_id)
 
     def _send_buffer(self) -> None:
         if not self.buf:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from eventlog import LogReader, Record
+from eventlog.protocol import DEFAULT_PROJECT
 
 from .base import CRASHED, Sink, SinkContext, SinkError, env_value, flatten, is_media, numeric
 from .mlflow_map import (
@@ -43,7 +44,7 @@ from .mlflow_map import (
 )
 
 URI_VARS = ("EVLOG_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI")
-DEFAULT_EXPERIMENT = "uncategorized"  # a run without a project, as the HTTP sink names it
+DEFAULT_EXPERIMENT = DEFAULT_PROJECT  # a run without a project, as the HTTP sink names it
 # MLflow's client retries a request up to 7 times over minutes; the syncer retries too, so each
 # request gives up sooner. And the client prints "View run ... at" on the program's terminal when a run
 # ends: not from a sink. Set only where the environment does not say otherwise.

@@ -13,11 +13,12 @@ from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import quote
 
 from ..errors import ArtifactError
+from ..protocol import DEFAULT_PROJECT
+from ..util.atomic import write_atomic
 from . import files as fs
 from .names import LATEST, version_index
 
 STORE_DIR = "artifacts"
-DEFAULT_PROJECT = "uncategorized"
 
 
 class LocalStore:
@@ -139,6 +140,4 @@ def _read_json(p: Path) -> Any:
 
 def _write_json(p: Path, data: Any) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, p)
+    write_atomic(p, json.dumps(data, sort_keys=True).encode("utf-8"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
-from urllib.parse import quote
 
 from . import credentials
 from ..errors import (
@@ -21,15 +20,10 @@ from ..errors import (
     ServerUnreachableError,
     UsageError,
 )
+from ..protocol import DEFAULT_PROJECT, run_path, run_url
 
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_PROJECT = "uncategorized"
 ANONYMOUS_VALUES = (None, "allow", "never", "must")
-
-
-def run_url(base_url: str, entity: str, project: str, run_id: str) -> str:
-    """The URL of a run's page on the server."""
-    return f"{base_url.rstrip('/')}/{quote(entity)}/{quote(project)}/runs/{quote(run_id)}"
 
 
 def _get(base_url: str, path: str, key: Optional[str], timeout: float, params: Optional[dict] = None,
@@ -130,8 +124,7 @@ def get_run(base_url: str, key: Optional[str], entity: str, project: str, run_id
             timeout: float = DEFAULT_TIMEOUT) -> Optional[Dict[str, Any]]:
     """The server's run object (spec/protocol.md 4.2), or None when the project or run does not
     exist. PermissionDenied for a refused key, ServerUnreachableError when the server does not answer."""
-    resp = _get(base_url, f"/api/v1/runs/{quote(entity, safe='')}/{quote(project, safe='')}/{quote(run_id, safe='')}",
-                key, timeout)
+    resp = _get(base_url, run_path(entity, project, run_id), key, timeout)
     if resp.status_code == 200:
         return resp.json()
     body = _reason(resp)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 from typing import Any, Dict, Optional, Tuple
-from urllib.parse import quote
 
+from ..protocol import run_path  # noqa: F401  (connection.run_path: the API path of runs)
 from .accounts import refusal
 from ..errors import (
     Error,
@@ -26,12 +26,6 @@ DEFAULT_TIMEOUT = 30.0
 ATTEMPTS = 4  # connection errors, 429 and 5xx: retried (spec/protocol.md 1.1), backoff 0.25 s doubling
 MAX_WAIT = 10.0
 RETRIED = (429, 500, 502, 503, 504)
-
-
-def run_path(entity: str, project: str, run_id: Optional[str] = None) -> str:
-    """The API path of a project's runs, or of one run, with every segment quoted."""
-    out = f"/api/v1/runs/{quote(entity, safe='')}/{quote(project, safe='')}"
-    return out if run_id is None else f"{out}/{quote(run_id, safe='')}"
 
 
 class Connection:

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from ..util.atomic import write_atomic
+from ..util.env import text as env_text
+
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 FILE_NAME = "credentials.json"
 KEY_VARS = ("EVLOG_API_KEY", "WANDB_API_KEY")
@@ -32,12 +35,7 @@ class Credentials:
 
 
 def _env(env: Optional[Mapping[str, str]], names: Tuple[str, ...]) -> Optional[str]:
-    env = os.environ if env is None else env
-    for n in names:
-        v = env.get(n)
-        if v is not None and v.strip():
-            return v.strip()
-    return None
+    return env_text(env, *names)
 
 
 def normalize_url(url: str) -> str:
@@ -81,15 +79,8 @@ def _load(env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
 def _store(data: Dict[str, Any], env: Optional[Mapping[str, str]] = None) -> Path:
     path = settings_path(env)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True).encode("utf-8"), mode=0o600, exact_mode=True,
+                 fsync=True)
     return path
 
 

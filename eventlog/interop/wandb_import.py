@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..errors import ImportSourceError
+from ..protocol import DEFAULT_PROJECT
 from .newrun import ImportedRun, ImportReport, derived_run_id, find_imported, imported_source
 from .wandb_log import TransactionLog
 from .wandb_values import (INTERNAL_KEYS, MediaConverter, Raw, decode_raw, del_path, item_path, item_value,
@@ -299,7 +300,7 @@ class _RunImport:
                "path": str(sess.path), "producer": sess.producer}
         run = ImportedRun(
             self.root_dir, self.run_id, name=r.display_name or self.wandb_id,
-            project=self.project or r.project or "uncategorized", entity=self.entity, group=r.run_group or None,
+            project=self.project or r.project or DEFAULT_PROJECT, entity=self.entity, group=r.run_group or None,
             job_type=r.job_type or "train", notes=r.notes or None, tags=list(r.tags), start_time=sess.start_time(),
             config=_config(r.config.update), source=src, program=_program(sess.env), git=_git(r), report=self.report)
         return run

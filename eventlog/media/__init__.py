@@ -583,10 +583,9 @@ def store(folder, files: dict, known: set) -> list:
             if not made:
                 os.makedirs(media_dir, exist_ok=True)
                 made = True
-            tmp = os.path.join(media_dir, f".{os.path.basename(rel)}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, dest)
+            from ..util.atomic import write_atomic  # not at import: `import eventlog.media` stays light
+
+            write_atomic(dest, data)
         sha = rel.rsplit("/", 1)[-1].split(".", 1)[0]
         entries.append({"path": rel, "sha256": sha, "size": len(data), "kind": "media"})
     return entries

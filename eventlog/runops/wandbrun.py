@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..protocol import project_url
 from ._current import current
 
 
@@ -21,8 +22,7 @@ class WandbRunOps:
     @property
     def project_url(self):
         """The URL of the run's project page on the server (None offline)."""
-        url = self.url
-        return url.rsplit("/runs/", 1)[0] if url and "/runs/" in url else None
+        return project_url(self.url)
 
     def get_project_url(self):
         return self.project_url

@@ -11,6 +11,8 @@ import shlex
 import sys
 from typing import Any, Iterable, List, Mapping, Optional
 
+from .. import protocol
+
 PREFIX = "evlog: "
 BANNER_PRINTED = "EVLOG_BANNER_PRINTED"
 
@@ -26,16 +28,13 @@ def run_url(run: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:
     base = env.get("EVLOG_BASE_URL") or env.get("WANDB_BASE_URL")
     if not base or not run.get("entity"):
         return None
-    parts = [str(run["entity"]), str(run.get("project") or "uncategorized"), "runs", str(run.get("id", ""))]
-    return "/".join([str(base).rstrip("/")] + parts)
+    return protocol.run_url(str(base), str(run["entity"]), str(run.get("project") or protocol.DEFAULT_PROJECT),
+                            str(run.get("id", "")), quoted=False)
 
 
 def project_url(run: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:
     """The run's project page (the run page's address without `/runs/<id>`), when that is known."""
-    url = run_url(run, env)
-    if url is None or "/runs/" not in url:
-        return None
-    return url.rsplit("/runs/", 1)[0]
+    return protocol.project_url(run_url(run, env))
 
 
 def sync_command(folder: Any) -> str:
