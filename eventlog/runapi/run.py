@@ -19,10 +19,12 @@ from typing import Iterator
 from ..errors import (
     ArgumentTypeError,
     ConfigError,
+    EvlogWarning,
     ForkedWriterError,
     LogValueError,
     RunFinishedError,
     StepWarning,
+    UnpackableValueError,
     UsageError,
 )
 from ..runconfig import Config, normalize as normalize_config
@@ -41,6 +43,20 @@ _MAX_WARNING_RECORDS = 100
 _MAX_KNOWN_KEYS = 100_000  # log() keys remembered as checked; beyond, new keys take the slow check
 
 _deferred_signal = None  # a signal's handling, while the main thread held a run's lock (hooks.py)
+
+
+_PLAIN = frozenset({float, bool, type(None)})  # values msgpack always packs (LogWriter.append_plain)
+
+
+def _encodes(key: str) -> bool:
+    """Whether `key` packs as UTF-8 (a lone surrogate does not): keys of the fast path must."""
+    if key.isascii():
+        return True
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_step(step) -> int:
@@ -110,6 +126,8 @@ class Run(RunFiles, RunOps):
         self._summary = Summary(self)
         self._summary_items = self._summary._items
         self._append = writer.append_record  # ("history", dict): append() without its argument checks
+        self._append_plain = writer.append_plain  # the same for rows msgpack cannot fail on
+        self._pending_plain = False  # the pending row holds only what append_plain takes
         self._ok_keys = set()  # keys log() has seen to be non-empty str: the fast path's key check
         state._all_runs.add(self)
 
@@ -309,11 +327,17 @@ class Run(RunFiles, RunOps):
         """
         if type(data) is not dict:
             data = self._coerce_data(data)
-        # the hot path: plain values under keys seen before are stored as they are (in a copy)
-        if _FAST.issuperset(map(type, data.values())) and self._ok_keys.issuperset(data):
+        # the hot path: plain values under keys seen before are stored as they are (in a copy);
+        # floats, bools and None cannot fail to pack, so their row takes the writer's append_plain
+        if _PLAIN.issuperset(map(type, data.values())) and self._ok_keys.issuperset(data):
             data = data.copy()
+            plain = True
         else:
-            data = self._slow_data(data)
+            plain = False
+            if _FAST.issuperset(map(type, data.values())) and self._ok_keys.issuperset(data):
+                data = data.copy()
+            else:
+                data = self._slow_data(data)
         if step is not None and (type(step) is not int or not 0 <= step <= INT_MAX):
             step = _check_step(step)
         if commit is not None and type(commit) is not bool:
@@ -331,13 +355,27 @@ class Run(RunFiles, RunOps):
                 if step < cur:
                     self._refuse_step(step, data)
                     return
-                if pending:  # a later step commits the open one
-                    self._row(cur, pending)
-                pending = None
+                if pending:  # a later step commits the open one (_row, inlined: the hot path)
+                    try:
+                        if self._mfold is None:
+                            if self._pending_plain:
+                                self._append_plain("history", {"step": cur, "data": pending})
+                            else:
+                                self._append("history", {"step": cur, "data": pending})
+                            self._summary_items.update(pending)
+                            self._last_step = cur
+                        else:
+                            self._row(cur, pending)
+                    except UnpackableValueError as exc:
+                        self._drop_row(cur, pending, exc)
+                    pending = None
+                elif pending is not None:
+                    pending = None
                 self._step = cur = step
             if pending is not None:
                 pending.update(data)
                 data = pending
+                plain = plain and self._pending_plain
             if commit or (commit is None and step is None):
                 self._pending = None
                 if data:
@@ -345,6 +383,7 @@ class Run(RunFiles, RunOps):
                 self._step = cur + 1
             else:
                 self._pending = data
+                self._pending_plain = plain
         finally:
             lock.release()
             if _deferred_signal is not None:
@@ -366,7 +405,7 @@ class Run(RunFiles, RunOps):
         if out is None:
             out = self._normalize(data)
         if len(self._ok_keys) < _MAX_KNOWN_KEYS:
-            self._ok_keys.update(k for k in out if type(k) is str and k)
+            self._ok_keys.update(k for k in out if type(k) is str and k and _encodes(k))
         return out
 
     def _coerce_data(self, data):
@@ -440,7 +479,19 @@ class Run(RunFiles, RunOps):
         data = self._pending
         self._pending = None
         if data:
-            self._row(self._step, data)
+            try:
+                self._row(self._step, data)
+            except UnpackableValueError as exc:
+                self._drop_row(self._step, data, exc)
+
+    def _drop_row(self, step: int, data: dict, exc: Exception) -> None:
+        """A pending row that cannot be encoded (a str with a lone surrogate): reported with a
+        warning record and a warning, not written; the calls after it go on (lock held)."""
+        keys = [str(k).encode("utf-8", "backslashreplace").decode("utf-8") for k in data]
+        msg = (f"the row of step {step} was not written: {exc}; log keys and str values as valid "
+               f"UTF-8 text (keys: {', '.join(sorted(keys))})")
+        self._warn_record(msg, keys, shown=True)
+        warnings.warn(EvlogWarning(msg), stacklevel=4)
 
     def _row(self, step: int, data: dict) -> None:
         """Write the history row of `step` (lock held): a `history` record and the summary, or

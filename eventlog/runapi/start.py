@@ -36,6 +36,9 @@ class _NullWriter:
     def append_record(self, type, body, when=None):  # noqa: A002 - LogWriter's signature
         return -1
 
+    def append_plain(self, type, body):  # noqa: A002 - LogWriter's signature
+        return -1
+
     def flush(self, fsync=False):
         pass
 
