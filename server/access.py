@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from . import schema as s
 from .auth import Principal
 from .errors import ApiError, no_permission, no_such_entity, not_logged_in
-from .names import MEDIA_PATH, check_name
+from .names import MEDIA_PATH, check_name, check_run_id
 
 PRIVATE, OPEN = "private", "open"
 
@@ -148,6 +148,17 @@ def check_run_write(conn: Connection, principal: Optional[Principal], target: Ta
                        f"run {row.run_id!r} in {target.entity}/{target.project} belongs to "
                        f"{creator_name(conn, row)!r}: only its creator and members of {target.entity!r} may "
                        "write to it", run_id=row.run_id)
+
+
+def run_row(conn: Connection, target: Target, run_id: str) -> Any:
+    """The run `run_id` of the target project, or 404 no_such_run (a bad id: 400)."""
+    check_run_id(run_id)
+    row = conn.execute(
+        select(s.runs).where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
+    ).first()
+    if row is None:
+        raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
+    return row
 
 
 def check_not_deleted(conn: Connection, target: Target, run_id: str) -> None:

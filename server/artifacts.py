@@ -21,7 +21,7 @@ from eventlog.artifacts.files import manifest_digest
 from eventlog.artifacts.names import ALIAS_RE, LATEST, NAME_RE, VERSION_RE, version_index
 
 from . import schema as s
-from .access import check_run_write, ensure_project, for_read, for_write
+from .access import check_run_write, ensure_project, for_read, for_write, run_row
 from .db import writer
 from .errors import ApiError, bad_request, hide, too_large
 from .names import check_name, check_path
@@ -210,7 +210,6 @@ def log_version(engine: Engine, principal: Any, entity: str, project: str, run_i
                 body: Any) -> Dict[str, Any]:
     """POST {run}/artifacts/log: commit a version logged by the run's record `seq`, its files
     stored already (409 missing_blobs otherwise); the same seq again answers the same version."""
-    from .views import _run_row
 
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object (the artifact record, spec/format.md 9, with seq)")
@@ -241,7 +240,7 @@ def log_version(engine: Engine, principal: Any, entity: str, project: str, run_i
         target = for_write(conn, principal, entity, project)
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
-        run = _run_row(conn, target, run_id)
+        run = run_row(conn, target, run_id)
         check_run_write(conn, principal, target, run)  # the run's creator and its entity only
         ev = conn.execute(select(s.artifact_events).where(s.artifact_events.c.run_pk == run.id,
                                                           s.artifact_events.c.seq == seq)).first()
@@ -290,7 +289,6 @@ def use_version(engine: Engine, principal: Any, entity: str, project: str, run_i
     """POST {run}/artifacts/use: record that the run's record `seq` used an artifact version
     (by entity/project/name and digest or version); one the caller may not read, or this server
     does not hold, is recorded by its path only."""
-    from .views import _run_row
 
     if not isinstance(body, dict) or type(body.get("seq")) is not int:
         raise bad_request("the body must be a JSON object with seq (the use_artifact record's) and name")
@@ -301,7 +299,7 @@ def use_version(engine: Engine, principal: Any, entity: str, project: str, run_i
         target = for_write(conn, principal, entity, project)
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
-        run = _run_row(conn, target, run_id)
+        run = run_row(conn, target, run_id)
         check_run_write(conn, principal, target, run)  # the run's creator and its entity only
         e = s.artifact_events.c
         if conn.execute(select(e.seq).where(e.run_pk == run.id, e.seq == body["seq"])).first() is not None:
@@ -381,12 +379,11 @@ def get_version(engine: Engine, principal: Any, entity: str, project: str, name:
 def run_artifacts(engine: Engine, principal: Any, entity: str, project: str, run_id: str) -> Dict[str, Any]:
     """{"logged": [...], "used": [...]}: the versions a run logged and used, in seq order, each a
     version object (with files) plus `seq` and `path`; a use this server cannot resolve has only those."""
-    from .views import _run_row
 
     out: Dict[str, List[Any]] = {"logged": [], "used": []}
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
-        run = _run_row(conn, target, run_id)
+        run = run_row(conn, target, run_id)
         e = s.artifact_events.c
         for ev in conn.execute(select(s.artifact_events).where(e.run_pk == run.id).order_by(e.seq)):
             item: Dict[str, Any] = {"seq": ev.seq, "path": ev.path}

@@ -14,6 +14,7 @@ from starlette.responses import StreamingResponse
 
 from eventlog.rundir import export
 
+from .access import run_row
 from .errors import ApiError, bad_request
 from .history import history_records
 
@@ -32,10 +33,9 @@ def parse_query(fmt: Optional[str], keys: Optional[str]) -> Tuple[str, Optional[
 def run_pk(engine: Engine, principal: Any, entity: str, project: str, run_id: str) -> int:
     """The run's key, once the caller may read it (the refusals of GET {run})."""
     from .access import for_read
-    from .views import _run_row
 
     with engine.connect() as conn:
-        return _run_row(conn, for_read(conn, principal, entity, project), run_id).id
+        return run_row(conn, for_read(conn, principal, entity, project), run_id).id
 
 
 def rows_of(engine: Engine, pk: int) -> Callable[[], Iterator[export.Row]]:

@@ -22,6 +22,7 @@ from eventlog.media import media_kind
 
 from . import chunkindex
 from . import schema as s
+from .access import run_row
 from .names import MEDIA_PATH
 
 # the media types a browser may render from a run's files (html only sandboxed); anything else (svg, ...) never is
@@ -139,11 +140,10 @@ def media_index(engine: Any, principal: Any, entity: str, project: str, run_id: 
     the run's history (nested keys joined with "/"), in step order; `keys` keeps only those. An
     item is a list of media maps where that step logged a list."""
     from .access import for_read
-    from .views import _run_row
 
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
-        row = _run_row(conn, target, run_id)
+        row = run_row(conn, target, run_id)
         stored = chunkindex.items(conn, s.media, row.id)
     found: Dict[str, List[Any]] = {}
     for step, key, m in stored:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from . import chunkindex
 from . import schema as s
+from .access import run_row
 
 OUTPUT_MARK = b"\xa6output"  # the msgpack string "output", the type of every output record
 MAX_LIMIT = 10_000
@@ -74,10 +75,9 @@ def output_page(engine: Engine, principal: Any, entity: str, project: str, run_i
     """{"output": [[seq, stream, text], ...], "next", "more", "state"}: the output records after
     seq `after`, at most `limit`; `next` is the last seq returned (`after` when none)."""
     from .access import for_read
-    from .views import _run_row
 
     with engine.connect() as conn:
-        row = _run_row(conn, for_read(conn, principal, entity, project), run_id)
+        row = run_row(conn, for_read(conn, principal, entity, project), run_id)
         items, more = read_page(conn, row.id, after, limit)
     return {"output": items, "next": items[-1][0] if items else after, "more": more, "state": row.state}
 

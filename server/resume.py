@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from eventlog.protocol import STATE_TYPE  # noqa: F401  (resume.STATE_TYPE: the media type of GET {run}/state)
+from eventlog.protocol import run_url
 
 from . import schema as s
 from .access import check_not_deleted, check_run_write, for_write
 from .auth import Principal
 from .errors import ApiError
 from .names import check_run_id
-from .views import run_url
 from .wire import unpack
 
 

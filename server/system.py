@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from . import chunkindex
 from . import schema as s
+from .access import run_row
 from .series import downsample
 
 SYSTEM_MARK = b"\xa6system"  # the msgpack string "system", the type of every system record
@@ -43,10 +44,9 @@ def system_metrics(engine: Engine, principal: Any, entity: str, project: str, ru
     """{"start", "state", "metrics": {name: [[seconds since start...], [values...]]}}: each metric
     downsampled to about `samples` points, keeping each time bucket's minimum and maximum."""
     from .access import for_read
-    from .views import _run_row
 
     with engine.connect() as conn:
-        row = _run_row(conn, for_read(conn, principal, entity, project), run_id)
+        row = run_row(conn, for_read(conn, principal, entity, project), run_id)
         stored = chunkindex.items(conn, s.system, row.id)
     start = row.started_at
     found: Dict[str, List[List[float]]] = {}

@@ -10,13 +10,13 @@ from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from eventlog.protocol import run_url
 
 from . import schema as s
 from .access import OPEN, Target, check_media_name, check_not_deleted, check_run_write, entity_row, for_read, \
-    for_write, kept_kind
+    for_write, kept_kind, run_row
 from .auth import Principal
 from .db import writer
 from .errors import ApiError, bad_request, int_param
@@ -56,16 +56,6 @@ def metric_definitions(row: Any) -> List[Dict[str, Any]]:
 def run_alerts(row: Any) -> List[Dict[str, Any]]:
     """The run's alerts, oldest first (the newest runstate.ALERTS_KEPT)."""
     return (unpack(row.alerts) if row.alerts is not None else None) or []
-
-
-def _run_row(conn: Connection, target: Target, run_id: str) -> Any:
-    check_run_id(run_id)
-    row = conn.execute(
-        select(s.runs).where(s.runs.c.project_id == target.project_id, s.runs.c.run_id == run_id)
-    ).first()
-    if row is None:
-        raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
-    return row
 
 
 def whoami(engine: Engine, principal: Optional[Principal]) -> Dict[str, Any]:
@@ -144,7 +134,7 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
             base_url: str) -> Dict[str, Any]:
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
-        row = _run_row(conn, target, run_id)
+        row = run_row(conn, target, run_id)
         return dict(_run_json(row, target, base_url), alerts=run_alerts(row))
 
 
@@ -175,7 +165,7 @@ def get_history(engine: Engine, principal: Optional[Principal], entity: str, pro
                 limit: Optional[int] = None, every: bool = False) -> Dict[str, Any]:
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
-        row = _run_row(conn, target, run_id)
+        row = run_row(conn, target, run_id)
         rows, nxt = read_rows(conn, row.id, keys, after, limit, every)
     if samples is not None:
         rows = downsample(rows, samples, keys)
@@ -209,7 +199,7 @@ def list_files(engine: Engine, principal: Optional[Principal], entity: str, proj
                run_id: str) -> Dict[str, Any]:
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
-        run = _run_row(conn, target, run_id)
+        run = run_row(conn, target, run_id)
         rows = conn.execute(
             select(s.files.c.path, s.files.c.kind, s.files.c.size, s.files.c.sha256, s.files.c.uploaded_at)
             .where(s.files.c.run_pk == run.id).order_by(s.files.c.path)
@@ -224,7 +214,7 @@ def get_file(engine: Engine, principal: Optional[Principal], entity: str, projec
     check_path(path)
     with engine.connect() as conn:
         target = for_read(conn, principal, entity, project)
-        run = _run_row(conn, target, run_id)
+        run = run_row(conn, target, run_id)
         row = conn.execute(
             select(s.files.c.kind, s.files.c.content).where(s.files.c.run_pk == run.id, s.files.c.path == path)
         ).first()
@@ -245,7 +235,7 @@ def put_file(engine: Engine, principal: Optional[Principal], entity: str, projec
         target = for_write(conn, principal, entity, project)
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
-        run = _run_row(conn, target, run_id)
+        run = run_row(conn, target, run_id)
         check_run_write(conn, principal, target, run)
         wrong = check_media_name(path, sha)
         if wrong:
@@ -271,10 +261,10 @@ def set_state(engine: Engine, principal: Optional[Principal], entity: str, proje
         target = for_write(conn, principal, entity, project)
         if target.project_id is None:
             raise ApiError(404, "no_such_run", f"no run {run_id!r} in {target.entity}/{target.project}")
-        run = _run_row(conn, target, run_id)
+        run = run_row(conn, target, run_id)
         check_run_write(conn, principal, target, run)
         if run.state != "running":
             raise bad_request(f"run {run_id} is {run.state}, not running: it cannot become crashed")
         conn.execute(s.runs.update().where(s.runs.c.id == run.id).values(state="crashed", updated_at=time.time()))
         target.member = principal is not None and principal.in_entity(target.entity_id)
-        return _run_json(_run_row(conn, target, run_id), target, base_url)
+        return _run_json(run_row(conn, target, run_id), target, base_url)

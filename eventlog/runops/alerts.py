@@ -22,10 +22,7 @@ class AlertOps:
 
         body = check_alert(title, text, level, wait_duration)
         now = time.monotonic()
-        self._lock.acquire()
-        try:
-            if self._blocked:
-                self._gate()
+        with self._open():
             seen = self._alerted if self._alerted is not None else {}
             last: Optional[float] = seen.get(body["title"])
             if last is not None and now - last < body["wait_duration"]:
@@ -33,8 +30,6 @@ class AlertOps:
             self._writer.append("alert", body)
             seen[body["title"]] = now
             self._alerted = seen
-        finally:
-            self._leave()
 
 
 def alert(title: str, text: str, level: Union[AlertLevel, str, None] = None, wait_duration: Any = None) -> None:

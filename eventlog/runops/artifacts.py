@@ -47,13 +47,8 @@ class ArtifactOps:
 
     def _artifact_record(self, type_: str, body: dict) -> None:
         """Append an `artifact` / `use_artifact` record under the run's lock (a finished run refuses)."""
-        self._lock.acquire()
-        try:
-            if self._blocked:
-                self._gate()
+        with self._open():
             self._writer.append(type_, body)
-        finally:
-            self._leave()
 
 
 def log_artifact(artifact_or_path: Any, name: Optional[str] = None, type: Optional[str] = None,  # noqa: A002

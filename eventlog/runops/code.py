@@ -59,10 +59,7 @@ class CodeOps:
             return []
         sub = "code/" + (name.strip("/") + "/" if name else "")
         entries = []
-        self._lock.acquire()
-        try:
-            if self._blocked:
-                self._gate()
+        with self._open():
             for src in sources:
                 rel = sub + os.path.relpath(src, base).replace(os.sep, "/")
                 entry = self._copy_file(src, rel, "code")
@@ -70,8 +67,6 @@ class CodeOps:
                     entries.append(entry)
             if entries:
                 self._writer.append("files", {"files": entries})
-        finally:
-            self._leave()
         return [e["path"] for e in entries]
 
 

@@ -45,10 +45,7 @@ class MetricOps:
         from ..metricdefs import MetricFold, check_definition, merge_definition
 
         call = check_definition(name, step_metric, step_sync, hidden, summary, goal, overwrite)
-        self._lock.acquire()
-        try:
-            if self._blocked:
-                self._gate()
+        with self._open():
             fold = self._mfold if self._mfold is not None else MetricFold()
             new = merge_definition(fold.defs.get(call["name"]), call, overwrite)
             sm = new.get("step_metric")
@@ -59,8 +56,6 @@ class MetricOps:
             self._writer.append("metric", new)
             fold.define(new)
             self._mfold = fold
-        finally:
-            self._leave()
         return Metric(new)
 
     def _metric_row(self, step: int, data: dict) -> None:

@@ -22,7 +22,8 @@ from ..auth import Principal
 from ..db import writer
 from ..errors import ApiError, bad_request, hide, no_permission, not_logged_in  # hide: also data.hide
 from ..text import column_text
-from ..views import _run_json, _run_row, run_alerts
+from ..access import run_row
+from ..views import _run_json, run_alerts
 
 MAX_SHOWN_FILE = 2 * 1024 * 1024
 MAX_NAME = 1000
@@ -113,7 +114,7 @@ def get_run(engine: Engine, principal: Optional[Principal], entity: str, project
     with engine.connect() as conn:
         target = read_target(conn, principal, entity, project)
         try:
-            row = _run_row(conn, target, run_id)
+            row = run_row(conn, target, run_id)
         except ApiError as exc:
             raise hide(exc) from None
         out = _web_run(row, target, base_url, _users(conn, [row.created_by]), principal,
@@ -161,12 +162,12 @@ def edit_run(engine: Engine, principal: Optional[Principal], entity: str, projec
         values["tags"] = pack(seen)
     with writer(engine).begin() as conn:
         target = for_read(conn, principal, entity, project)
-        row = _run_row(conn, target, run_id)
+        row = run_row(conn, target, run_id)
         if not may_edit(principal, target, row):
             raise no_permission(f"{principal.name!r} may not edit runs of {target.entity}/{target.project}: "
                                 f"only members of {target.entity!r} and the run's creator can")
         conn.execute(s.runs.update().where(s.runs.c.id == row.id).values(updated_at=time.time(), **values))
-        row = _run_row(conn, target, run_id)
+        row = run_row(conn, target, run_id)
         return _web_run(row, target, base_url, _users(conn, [row.created_by]), principal,
                         _run_order(conn, target.project_id, [row])[row.id])
 
@@ -183,7 +184,7 @@ def read_series(engine: Engine, principal: Optional[Principal], entity: str, pro
     with engine.connect() as conn:
         target = read_target(conn, principal, entity, project)
         try:
-            row = _run_row(conn, target, run_id)
+            row = run_row(conn, target, run_id)
         except ApiError as exc:
             raise hide(exc) from None
         ck = (str(engine.url), row.id, row.created_at, row.next_seq, tuple(keys or ()), samples, from_seq)
