@@ -3,15 +3,12 @@ rename, and the manifest digest. Files are read and written in 1 MiB chunks, nev
 checkpoint of many GiB costs no memory."""
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from typing import BinaryIO, Iterable, Mapping, Optional, Tuple
 
 from ..errors import ArtifactIntegrityError
-from ..util.hashing import file_digest
-
-CHUNK = 1 << 20
+from ..util.hashing import CHUNK, copy_hashed, file_digest, read_chunks, sha256
 
 
 def hash_file(path: str) -> Tuple[str, int]:
@@ -22,22 +19,14 @@ def hash_file(path: str) -> Tuple[str, int]:
 def copy_stream(fin: BinaryIO, dest_dir: str) -> Tuple[str, str, int]:
     """Copy a readable binary stream into a new temporary file in `dest_dir`: (tmp path, sha256, size)."""
     os.makedirs(dest_dir, exist_ok=True)
-    h = hashlib.sha256()
-    size = 0
     fd, tmp = tempfile.mkstemp(prefix=".part-", dir=dest_dir)
     try:
         with os.fdopen(fd, "wb") as fout:
-            while True:
-                chunk = fin.read(CHUNK)
-                if not chunk:
-                    break
-                h.update(chunk)
-                fout.write(chunk)
-                size += len(chunk)
+            sha, size = copy_hashed(read_chunks(fin), fout)
     except BaseException:
         _unlink(tmp)
         raise
-    return tmp, h.hexdigest(), size
+    return tmp, sha, size
 
 
 def copy_file(src: str, dest_dir: str, expect_sha: Optional[str] = None) -> Tuple[str, str, int]:
@@ -73,7 +62,7 @@ def same_file(path: str, sha: str, size: Optional[int]) -> bool:
 def manifest_digest(files: Iterable[Mapping]) -> str:
     """The artifact digest (spec/format.md 9): SHA-256 over, per entry in UTF-8 byte order of its
     path, `path` LF `sha256` LF (a reference: `ref:` + its URI instead of the sha256)."""
-    h = hashlib.sha256()
+    h = sha256()
     for e in sorted(files, key=lambda e: e["path"].encode("utf-8")):
         what = e["sha256"] if e.get("sha256") else "ref:" + str(e.get("ref"))
         h.update(e["path"].encode("utf-8") + b"\n" + what.encode("utf-8") + b"\n")

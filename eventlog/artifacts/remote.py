@@ -3,7 +3,6 @@ the logged-in server (eventlog.client.credentials), and streamed downloads of th
 imported inside the functions, so `import eventlog` stays light."""
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from typing import Any, Dict, Optional
@@ -12,7 +11,7 @@ from urllib.parse import quote
 from ..client import credentials
 from ..errors import ArtifactError, ArtifactIntegrityError, ArtifactNotFoundError, ServerUnreachableError
 from .artifact import Artifact, ArtifactEntry
-from .files import CHUNK
+from ..util.hashing import CHUNK, copy_hashed
 from .names import ArtifactPath, parse
 
 TIMEOUT = 60.0
@@ -77,18 +76,15 @@ class Remote:
                 raise self.refused(resp, f"{art.qualified_name} file {e.path}")
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".part-", dir=folder)
-            h = hashlib.sha256()
             with os.fdopen(fd, "wb") as f:
-                for chunk in resp.iter_content(CHUNK):
-                    h.update(chunk)
-                    f.write(chunk)
+                sha, _ = copy_hashed(resp.iter_content(CHUNK), f)
         finally:
             resp.close()
-        if h.hexdigest() != e.sha256:
+        if sha != e.sha256:
             os.unlink(tmp)
             raise ArtifactIntegrityError(
                 f"{e.path} of artifact {art.qualified_name} downloaded from {self.base_url} has sha256 "
-                f"{h.hexdigest()[:12]}..., not {e.sha256[:12]}... as its manifest says: download it again")
+                f"{sha[:12]}..., not {e.sha256[:12]}... as its manifest says: download it again")
         return tmp
 
     def default_entity(self) -> str:

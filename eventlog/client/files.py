@@ -2,13 +2,13 @@
 {run}/files/{path} (spec/protocol.md 4.1)."""
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 from typing import IO, Any, Dict, Optional
 from urllib.parse import quote
 
 from ..errors import ArgumentTypeError, Error, NoSuchFileError, UsageError
+from ..util.hashing import copy_hashed
 from .connection import Connection, run_path
 
 SAVED_PREFIX = "files/"  # run.save() puts files there; wandb names them from the run's files root
@@ -55,20 +55,17 @@ class File:
             raise NoSuchFileError(f"{self.path} of run {e}/{p}/{r} is not uploaded yet; try again in a moment")
         os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
         tmp = f"{dest}.{os.getpid()}.part"
-        digest = hashlib.sha256()
         resp = self._conn.request("GET", self._api_path, where=self._where + (self.path,), stream=True,
                                   what=f"the file {self.path} of run {'/'.join(self._where)}")
         try:
             with open(tmp, "wb") as out:
-                for block in resp.iter_content(1 << 16):
-                    digest.update(block)
-                    out.write(block)
+                sha, _ = copy_hashed(resp.iter_content(1 << 16), out)
         except BaseException:
             _remove(tmp)
             raise
         finally:
             resp.close()
-        if self.sha256 and digest.hexdigest() != self.sha256:
+        if self.sha256 and sha != self.sha256:
             _remove(tmp)
             raise Error(f"{self.path} changed on the server while it was downloaded (its sha256 is not the one "
                         "listed): list the run's files again (run.files()) and retry")

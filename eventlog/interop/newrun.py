@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from ..errors import Error, ImportSourceError, LogValueError
 from ..names import ID_RE
 from ..rundir.folder import PREFIX, folder_name, run_root, scan_runs
+from ..util.hashing import copy_hashed, read_chunks
 
 SOURCE_PREFIXES = {"wandb": "wb", "tensorboard": "tb", "mlflow": "mlf"}
 PARTIAL_PREFIX = ".importing-"
@@ -273,12 +274,9 @@ class ImportedRun:
             return
         dest = self._partial / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        h = hashlib.sha256()
         with open(src, "rb") as fin, open(dest, "wb") as fout:
-            for chunk in iter(lambda: fin.read(1 << 20), b""):
-                h.update(chunk)
-                fout.write(chunk)
-        self._append("files", {"files": [{"path": rel, "sha256": h.hexdigest(), "size": dest.stat().st_size,
+            sha, size = copy_hashed(read_chunks(fin), fout)
+        self._append("files", {"files": [{"path": rel, "sha256": sha, "size": size,
                                           "kind": "other"}]}, time)
         self.report.files += 1
 
