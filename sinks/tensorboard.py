@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from eventlog import Record
+from eventlog.interop.tfevents import frame
 from eventlog.records.update import apply_update, str_keys
 
 from eventlog.rundir.tensorboard import OWN_SUFFIX, TB_DIR
@@ -55,14 +55,13 @@ class TensorBoardSink(Sink):
         try:
             from tensorboardX.proto.event_pb2 import Event
             from tensorboardX.proto.summary_pb2 import Summary
-            from tensorboardX.record_writer import masked_crc32c
             from tensorboardX.summary import text as text_summary
         except ImportError as exc:
             raise SinkError(f"the tensorboard sink needs tensorboardX ({exc}); "
                             "install it with: pip install 'evlog[tensorboard]'") from None
         from tensorboardX.proto.summary_pb2 import HistogramProto
 
-        self._Event, self._Summary, self._crc, self._text = Event, Summary, masked_crc32c, text_summary
+        self._Event, self._Summary, self._text = Event, Summary, text_summary
         self._HistogramProto = HistogramProto
         self._media_warned = set()
         self._gifs: Dict[str, bytes] = {}  # sha256 of an mp4/webm video -> its GIF (decoded once)
@@ -94,11 +93,7 @@ class TensorBoardSink(Sink):
 
     # ----------------------------------------------------------------- events
     def _record(self, data: bytes) -> None:
-        header = struct.pack("<Q", len(data))
-        self.buf += header
-        self.buf += struct.pack("<I", self._crc(header))
-        self.buf += data
-        self.buf += struct.pack("<I", self._crc(data))
+        self.buf += frame(data)
 
     def _ensure_file(self) -> None:
         if self.file is not None:

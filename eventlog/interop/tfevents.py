@@ -1,6 +1,6 @@
 """TensorBoard event files (tfevents): the TFRecord framing and the Summary values, read by
 `sync_tensorboard` (eventlog/integrations/tensorboard.py, incrementally) and `evlog import tensorboard`
-(eventlog/interop/tb_import.py, whole files).
+(eventlog/interop/tb_import.py, whole files), and framed by the TensorBoard sink (frame()).
 
 A file is a sequence of TFRecords: u64 length, masked CRC-32C of the length, data, masked CRC-32C of
 the data (little endian); each data is an `Event` protobuf (tensorboard's or tensorboardX's
@@ -57,6 +57,12 @@ def masked_crc(data: bytes) -> int:
         _crc = _make_crc()
     c = _crc(data)
     return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame(data: bytes) -> bytes:
+    """`data` (a serialized Event) as one TFRecord: what the TensorBoard sink appends."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", masked_crc(header)) + data + struct.pack("<I", masked_crc(data))
 
 
 # ------------------------------------------------------------------ reading
