@@ -55,7 +55,7 @@ PROGRAM = textwrap.dedent('''
         log, finish, folder = eventlog.log, run.finish, None
     else:  # before the run API: the engine the way init() drives it
         from eventlog import LogWriter
-        from eventlog.syncproc import start_syncer, wait_syncer
+        from eventlog.runapi.syncproc import start_syncer, wait_syncer
         folder = "evlog/run-bench"
         w = LogWriter(folder, "benchrun")
         w.append("run", {"id": "benchrun", "name": "bench", "mode": "offline", "settings": {}})

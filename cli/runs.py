@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 import click
 
 from eventlog import Error
-from eventlog.resume import from_log, lock_holder, resume_command
+from eventlog.runapi.resume import from_log, lock_holder, resume_command
 from eventlog.sinks.state import find_run_folders, run_facts, syncer_holder
 
 from .sync import human_bytes

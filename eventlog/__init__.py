@@ -68,8 +68,8 @@ _LAZY = {
     "Run": ".runapi.run",
     "config": ".runapi.facade:PREINIT_CONFIG",
     "summary": ".runapi.facade:PREINIT_SUMMARY",
-    "Config": ".runconfig",
-    "Summary": ".runsummary",
+    "Config": ".runapi.config",
+    "Summary": ".runapi.summary",
     # the engine
     "Cursor": ".logfile.reader",
     "LogReader": ".logfile.reader",

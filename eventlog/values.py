@@ -17,7 +17,7 @@ numpy and torch are recognised by the module name of a value's type, so neither 
 from __future__ import annotations
 
 from .errors import ConfigError, ConfigValueError, LogValueError
-from .mediabase import Histogram, Media
+from .media.base import Histogram, Media
 
 # The types a value may have to be stored as it is (the hot path of log()).
 FAST_TYPES = frozenset((float, str, bool, type(None)))

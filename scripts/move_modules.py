@@ -6,7 +6,7 @@
 `--move` renames the files with `git mv` (and adds the new packages' `__init__.py`), so a commit of
 it is renames only and history follows them; `--rewrite`, run after, fixes what names them: absolute
 and relative imports (module and function level, resolved with `ast`), dotted names in code and
-strings (`"eventlog.syncproc"`, patch targets), relative names in the lazy tables of
+strings (`"eventlog.runapi.syncproc"`, patch targets), relative names in the lazy tables of
 `eventlog/__init__.py` and `eventlog/runops/__init__.py`, and `eventlog/x.py` paths in docs.
 """
 from __future__ import annotations

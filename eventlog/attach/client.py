@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 from ..errors import ArgumentTypeError, Error, LogValueError, RunDetachedError, RunFinishedError, UsageError
 from ..runapi.run import Run
-from ..runconfig import Config
-from ..runsummary import Summary
+from ..runapi.config import Config
+from ..runapi.summary import Summary
 from . import wire
 from .methods import FORWARDED
 

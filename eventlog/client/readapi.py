@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote, urlparse
 
 from . import credentials
 from ..errors import ArgumentTypeError, UsageError
-from ..settings import env_lookup
+from ..runapi.settings import env_lookup
 from .connection import Connection, run_path
 from .runs import Run, Runs, iso_time
 

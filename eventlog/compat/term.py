@@ -11,7 +11,7 @@ PREFIX = "evlog:"
 
 
 def _silent() -> bool:
-    from ..settings import env_flag
+    from ..runapi.settings import env_flag
 
     try:
         return env_flag("silent")

@@ -108,7 +108,7 @@ _PATCHERS = [(module, _patcher(cls_name, method)) for module, cls_name, method i
 def enable(run) -> None:
     """Log the videos gym/gymnasium record from now on with `run`."""
     global _run
-    from ..postimport import when_imported
+    from ..util.postimport import when_imported
 
     _run = weakref.ref(run)
     for module, patch in _PATCHERS:

@@ -20,7 +20,7 @@ import sys
 import weakref
 
 from ..errors import ArgumentTypeError, UsageError
-from ..postimport import when_imported
+from ..util.postimport import when_imported
 
 SWITCHES = {
     "argparse": True,
@@ -39,7 +39,7 @@ def parse(value) -> dict:
         return dict(SWITCHES)
     given = value
     if isinstance(value, str):
-        from ..runconfig import load_yaml_mapping
+        from ..runapi.config import load_yaml_mapping
 
         given = load_yaml_mapping(value, f"magic={value!r}", "switches")
     if not isinstance(given, dict):

@@ -33,7 +33,7 @@ from pathlib import Path
 # the event-file codec, shared with `evlog import tensorboard`
 from ..interop.tfevents import TFRecordTail, convert_value, event_class, masked_crc  # noqa: F401
 from ..logfile.segment import LOG_DIR
-from ..mediabase import MEDIA_DIR
+from ..media.base import MEDIA_DIR
 from ..rundir.cursors import SINKS_DIR
 from ..rundir.tensorboard import SYNC_DIR, is_program_event_file
 from ..util.hashing import file_digest
@@ -393,7 +393,7 @@ def _is_closed(writer) -> bool:
 def install_patches() -> None:
     """Patch the event file writer classes: now if their module is imported (then find the writers
     made before, once), else as soon as it is."""
-    from ..postimport import when_imported
+    from ..util.postimport import when_imported
 
     for name in WRITER_MODULES:
         module = sys.modules.get(name)

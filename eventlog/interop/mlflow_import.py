@@ -135,7 +135,7 @@ def artifact_listing(client, run_id: str, limit: int = MAX_ARTIFACTS) -> Tuple[L
 
 def _tags(tags: Dict[str, str]) -> Tuple[List[str], Dict[str, str], Dict[str, str]]:
     """(evlog tags, user tags too long to be one (config), mlflow.* system tags)."""
-    from ..settings import TAG_MAX
+    from ..runapi.settings import TAG_MAX
 
     labels, long, system = [], {}, {}
     for k in sorted(tags):

@@ -117,7 +117,7 @@ class ImportedRun:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "ImportedRun":
-        from ..runconfig import normalize
+        from ..runapi.config import normalize
         from ..logfile.writer import LogWriter
 
         if find_imported(self.root_dir, self.run_id) is not None:
@@ -226,7 +226,7 @@ class ImportedRun:
     def config_update(self, update: Dict[str, Any], time: Optional[float] = None,
                       remove: Iterable[str] = ()) -> None:
         """A `config` record (keys and values stored as init(config=) stores them)."""
-        from ..runconfig import normalize
+        from ..runapi.config import normalize
 
         try:
             norm = normalize(update) if update else {}
@@ -302,7 +302,7 @@ class ImportedRun:
 
 
 def _settings() -> Dict[str, Any]:
-    from ..settings import Settings
+    from ..runapi.settings import Settings
 
     s = Settings().record()
     s["mode"] = "offline"

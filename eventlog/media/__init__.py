@@ -22,7 +22,7 @@ import struct
 import threading
 
 from ..errors import LogValueError
-from ..mediabase import (  # noqa: F401  (what values.py needs is below it, in eventlog/mediabase.py)
+from .base import (  # noqa: F401  (what values.py needs is below it, in eventlog/media/base.py)
     DEFAULT_BINS,
     MAX_BINS,
     MEDIA_DIR,
@@ -38,7 +38,7 @@ from ..mediabase import (  # noqa: F401  (what values.py needs is below it, in e
     _root_module,
     need_module,
 )
-from ..mediamap import MEDIA_TYPES, is_media_map, media_kind  # noqa: F401  (eventlog.media.is_media_map, ...)
+from ..records.media import MEDIA_TYPES, is_media_map, media_kind  # noqa: F401  (eventlog.media.is_media_map, ...)
 
 
 MAX_TABLE_ROWS = 100_000

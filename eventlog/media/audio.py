@@ -11,7 +11,7 @@ import os
 import struct
 from typing import Any, Optional
 
-from ..mediabase import Media, MediaError, Prepared, _as_array, _caption, _file_map, _need_numpy, _read_file
+from .base import Media, MediaError, Prepared, _as_array, _caption, _file_map, _need_numpy, _read_file
 
 MAX_CHANNELS = 16
 MAX_SAMPLE_RATE = 1_000_000

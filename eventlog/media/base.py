@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 
-from .errors import LogValueError
+from ..errors import LogValueError
 
 MEDIA_DIR = "media"
 MAX_BINS = 512

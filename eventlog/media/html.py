@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any
 
-from ..mediabase import Media, MediaError, Prepared, _file_map, _read_file
+from .base import Media, MediaError, Prepared, _file_map, _read_file
 
 # what inject=True adds to the page's head: a plain readable style (wandb injects its stylesheet)
 INJECT = ('<meta charset="utf-8"><style>body{font-family:system-ui,sans-serif;font-size:14px;margin:8px;'

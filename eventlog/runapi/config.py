@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import ArgumentTypeError, ConfigError, ConfigValueWarning, UsageError
-from .runmapping import RunMapping
-from .values import config_key, normalize_config_value
+from ..errors import ArgumentTypeError, ConfigError, ConfigValueWarning, UsageError
+from .mapping import RunMapping
+from ..values import config_key, normalize_config_value
 
 DEFAULTS_FILE = "config-defaults.yaml"
 _WANDB_META_KEYS = ("wandb_version", "_wandb", "evlog_version", "_evlog")

@@ -1,6 +1,6 @@
 """The port of a Run: what code outside the run API does to a run beyond its public API, in one place.
 
-eventlog/resume.py and eventlog/integrations/ (tensorboard, gym) reach a Run's state only through
+eventlog/runapi/resume.py and eventlog/integrations/ (tensorboard, gym) reach a Run's state only through
 `run._port()`, so the Run's fields stay the run API's own. (The console and system capture get
 callbacks instead: Run._output, Run._system.)
 """

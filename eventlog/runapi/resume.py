@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import (
+from ..errors import (
     ConfigError,
     ResumeError,
     RunExistsError,
@@ -28,12 +28,12 @@ from .errors import (
     UsageError,
     WriterLockedError,
 )
-from .metricdefs import MetricFold
-from .protocol import STATE_TYPE, run_path  # noqa: F401  (resume.STATE_TYPE: GET {run}/state's media type)
-from .records.fold import RunFold
-from .records.types import IDENTITY  # noqa: F401  (resume.IDENTITY: the fields of a run's identity)
+from ..metricdefs import MetricFold
+from ..protocol import STATE_TYPE, run_path  # noqa: F401  (resume.STATE_TYPE: GET {run}/state's media type)
+from ..records.fold import RunFold
+from ..records.types import IDENTITY  # noqa: F401  (resume.IDENTITY: the fields of a run's identity)
 from .settings import RESUME_WORDS
-from .values import same_value
+from ..values import same_value
 
 NEW, LOCAL, SERVER = "new", "local", "server"
 
@@ -65,21 +65,21 @@ class RunState(RunFold):
 
 def from_log(folder) -> RunState:
     """The state a run folder's log holds (readable records, in seq order; damage is skipped)."""
-    from .logfile.reader import LogReader
+    from ..logfile.reader import LogReader
 
     st = RunState()
     reader = LogReader(folder)
     for rec in reader.records():
         st.feed(rec.seq, rec.type, rec.body)
     if not st.run.get("id"):
-        from .logfile.segment import LOG_DIR
+        from ..logfile.segment import LOG_DIR
 
         st.run["id"] = _header_run_id(Path(reader.folder) / LOG_DIR)
     return st
 
 
 def _header_run_id(log_dir: Path):
-    from .logfile.segment import segment_headers
+    from ..logfile.segment import segment_headers
 
     for _, header in segment_headers(log_dir):
         return header.run_id
@@ -115,7 +115,7 @@ def fetch_state(login, run_id: str, timeout: float = 10.0):
     refusal, ServerUnreachableError when it does not answer."""
     import msgpack
 
-    from .client import accounts as api
+    from ..client import accounts as api
 
     path = run_path(login.entity, login.project, run_id) + "/state"
     resp = api._get(login.base_url, path, login.api_key, timeout)
@@ -141,7 +141,7 @@ def connect(s, entity, project, run_id):
     entity and project): offline without credentials or, unless force, with the server unreachable."""
     if s.mode != "online":
         return s.mode, entity, project, None, None
-    from .client import accounts as api
+    from ..client import accounts as api
 
     try:
         login = api.resolve_online(entity, project, anonymous=s.anonymous, force=s.force, env=s.env)
@@ -159,8 +159,8 @@ def connect(s, entity, project, run_id):
 # ------------------------------------------------------------------------- local folders
 def lock_holder(folder: Path):
     """The text of log/LOCK when a live writer holds it (the run is running), else None."""
-    from .logfile.lockfile import holder
-    from .logfile.segment import LOG_DIR
+    from ..logfile.lockfile import holder
+    from ..logfile.segment import LOG_DIR
 
     return holder(Path(folder) / LOG_DIR)
 
@@ -174,7 +174,7 @@ def _in_use(run_id: str, folder: Path, holder: str) -> RunInUseError:
 
 def _read(folder: Path):
     """from_log(folder), or None when it holds no readable record (not even a log/ folder)."""
-    from .errors import NotARunFolderError
+    from ..errors import NotARunFolderError
 
     try:
         st = from_log(folder)
@@ -197,7 +197,7 @@ def _set_aside(folder: Path) -> None:
 def latest_resumable(base: str):
     """(folder, state) of `<base>/evlog/latest-run` when its last session did not finish and no
     process writes it; None otherwise."""
-    from .rundir.folder import LATEST, run_root
+    from ..rundir.folder import LATEST, run_root
 
     link = run_root(base) / LATEST
     try:
@@ -224,7 +224,7 @@ class Plan:
 
 
 def _where(s) -> str:
-    from .rundir.folder import run_root
+    from ..rundir.folder import run_root
 
     return str(run_root(s.dir))
 
@@ -232,7 +232,7 @@ def _where(s) -> str:
 def plan(s, run_id: str) -> Plan:
     """Decide what init() does for `s.resume` (the settings are validated already); see the module
     docstring. Raises RunNotFoundError, RunExistsError, RunInUseError, ResumeError."""
-    from .rundir import folder as runfolder
+    from ..rundir import folder as runfolder
 
     mode = s.resume
     by_resume = isinstance(mode, str) and mode not in RESUME_WORDS
@@ -353,9 +353,9 @@ def _meta_changes(s, st: RunState) -> dict:
 def open_run(s, p: Plan, cfg: dict, make_run):
     """Continue the planned run: open its log, write the `resume` record (and the config / meta
     changes init() asks for), and return `make_run(...)`'s Run with the state restored."""
-    from .rundir import folder as runfolder
-    from .capture import sysinfo
-    from .logfile.writer import LogWriter
+    from ..rundir import folder as runfolder
+    from ..capture import sysinfo
+    from ..logfile.writer import LogWriter
 
     st, run_id = p.state, p.run_id
     changes = config_changes(run_id, st.config, cfg, s.allow_val_change)
@@ -445,7 +445,7 @@ def resume_command(folder, st: RunState):
     """The shell command that resumes a run: its last session's program, run again in the same
     working directory with EVLOG_RESUME=must, EVLOG_RUN_ID and EVLOG_DIR set; None when the
     program cannot be run again (an interactive session, `python -c`)."""
-    from .capture.sysinfo import shell_quote as q
+    from ..capture.sysinfo import shell_quote as q
 
     prog = st.program if isinstance(st.program, dict) else {}
     argv = prog.get("argv")

@@ -27,9 +27,9 @@ from ..errors import (
     UnpackableValueError,
     UsageError,
 )
-from ..runconfig import Config, normalize as normalize_config
-from ..runsummary import Summary
-from ..settings import check_tags
+from .config import Config, normalize as normalize_config
+from .summary import Summary
+from .settings import check_tags
 from ..media import MediaBatch
 from ..runops import RunOps
 from ..values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
@@ -115,7 +115,7 @@ class Run(RunFiles, RunOps):
         self._blocked = False  # finished, forked or session ended: log() takes the slow gate
         self._warning_records = 0
         self._syncer = None
-        self._resumed = False  # set by eventlog.resume.open_run
+        self._resumed = False  # set by eventlog.runapi.resume.open_run
         self._allow_val_change = settings.allow_val_change
         self._save_at_finish = {}  # rel path -> [source path, kind, sha256 at last copy, policy]
         self._media_known = set()  # media files announced by a `files` record (eventlog/media.py)
@@ -564,7 +564,7 @@ class Run(RunFiles, RunOps):
     def finish(self, exit_code=None, quiet=None) -> None:
         """End the run: commit the pending step, write the summary and the `exit` record (exit code,
         runtime), flush and fsync the log, and wait for the syncer (EVLOG_FINISH_TIMEOUT, but at most
-        5 s once the server is found unreachable: eventlog/syncproc.py). Idempotent."""
+        5 s once the server is found unreachable: eventlog/runapi/syncproc.py). Idempotent."""
         if exit_code is not None and (type(exit_code) is bool or not isinstance(exit_code, int)):
             raise ArgumentTypeError(f"exit_code must be an int, got {type(exit_code).__name__} {exit_code!r}")
         self._finish(0 if exit_code is None else int(exit_code), None, False)
@@ -600,7 +600,7 @@ class Run(RunFiles, RunOps):
             self._leave()
         self._close_attach()  # after the exit record: attached processes learn the run is finished
         if wait and self._syncer is not None:
-            from ..syncproc import wait_syncer
+            from .syncproc import wait_syncer
 
             try:
                 wait_syncer(self._syncer, self._settings.finish_timeout)

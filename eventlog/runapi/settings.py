@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from .errors import ArgumentTypeError, UsageError
-from .names import check_id
-from .util.env import lookup, parse_bool
+from ..errors import ArgumentTypeError, UsageError
+from ..names import check_id
+from ..util.env import lookup, parse_bool
 
 # setting -> the name after the EVLOG_ / WANDB_ prefix
 ENV_NAMES = {
@@ -314,7 +314,7 @@ def resolve(args: dict, env=None) -> Settings:
     s.anonymous = check_anonymous(args.get("anonymous"))
     s.magic = check_magic(args.get("magic"))
     if s.magic:
-        from .integrations.magic import parse as parse_magic
+        from ..integrations.magic import parse as parse_magic
 
         parse_magic(s.magic)  # unknown keys (the error lists the known ones), values that are not bools
     s.config = args.get("config")

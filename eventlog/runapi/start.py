@@ -1,5 +1,5 @@
 """`init()`: settings resolved, the run folder and its first records written (or an existing run
-continued: eventlog/resume.py), then the run launched: latest-run link, exit hooks, syncer,
+continued: eventlog/runapi/resume.py), then the run launched: latest-run link, exit hooks, syncer,
 integrations, console and system capture."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import warnings
 
 from ..errors import ArgumentTypeError, ReinitWarning, UsageError
 from ..names import generate_id, generate_name
-from ..runconfig import load_defaults, normalize as normalize_config, source_to_dict
-from ..settings import RESUME_WORDS, resolve
+from .config import load_defaults, normalize as normalize_config, source_to_dict
+from .settings import RESUME_WORDS, resolve
 from . import state
 from .facade import _set_current
 from .hooks import _install_hooks
@@ -111,8 +111,8 @@ def _start(s) -> Run:
         return run
 
     online = None
-    if s.resume:  # continue an existing run when there is one (eventlog/resume.py)
-        from .. import resume
+    if s.resume:  # continue an existing run when there is one (eventlog/runapi/resume.py)
+        from . import resume
 
         plan = resume.plan(s, run_id)
         run_id, online = plan.run_id, plan.online
@@ -175,7 +175,7 @@ def _launch(s, run) -> Run:
     folder, mode = run._folder, run._mode
     runfolder.link_latest(folder)
     _install_hooks()
-    from ..syncproc import start_syncer
+    from .syncproc import start_syncer
     from ..terminal import banner
 
     # the banner before init() returns (before the program's next print); the syncer's stdout sink then skips it

@@ -9,8 +9,8 @@ records applied in seq order.
 """
 from __future__ import annotations
 
-from .errors import ArgumentTypeError
-from .runmapping import RunMapping
+from ..errors import ArgumentTypeError
+from .mapping import RunMapping
 
 
 class Summary(RunMapping):

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional, TextIO, Union
 
-from .rundir.cursors import delivery
+from ..rundir.cursors import delivery
 
 SYNCER_MODULE = "eventlog.sinks.syncer"
 _OFF = {"none", "-", "off", "false", "0"}
@@ -98,7 +98,7 @@ def _delivered(folder: Path) -> Optional[int]:
 def _log_end(folder: Path, start: int) -> Optional[int]:
     """The next seq after the last record on disk (reading from about `start`)."""
     try:
-        from .logfile.reader import Cursor, LogReader
+        from ..logfile.reader import Cursor, LogReader
 
         reader = LogReader(folder)
         end = start

@@ -1,5 +1,5 @@
 """The sinks' files in a run folder: `<run>/sinks/<name>.cursor.json`, one a sink, and what they
-say (spec/sinks.md 2). The syncer writes them; `finish()` (eventlog/syncproc.py), `evlog sync` and
+say (spec/sinks.md 2). The syncer writes them; `finish()` (eventlog/runapi/syncproc.py), `evlog sync` and
 `evlog runs ls` read them through this module."""
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ import json
 import math
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from ..mediamap import is_media_map
+from ..records.media import is_media_map
 
 FORMATS = ("csv", "jsonl")
 STEP_COLUMN = "_step"

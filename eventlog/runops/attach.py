@@ -55,6 +55,6 @@ def _attach(attach_id: str = None, run_id: str = None, *, run=None):
 def _disabled_run(run_id: str, name: str):
     """A disabled Run, unpickled: a disabled run of the same id and name here (it writes nothing)."""
     from ..runapi.start import _start
-    from ..settings import resolve
+    from ..runapi.settings import resolve
 
     return _start(resolve({"mode": "disabled", "id": run_id, "name": name}))

@@ -49,7 +49,7 @@ class WandbRunOps:
 
     def status(self) -> dict:
         """How far the run's syncer got: {"sync_items_total", "sync_items_pending"} (wandb's run.status())."""
-        from ..syncproc import _delivered
+        from ..runapi.syncproc import _delivered
 
         total = self._writer.next_seq
         done = _delivered(self._folder) if self._folder is not None else None

@@ -14,7 +14,7 @@ from eventlog.logfile.segment import Record
 from eventlog.logfile.writer import LogWriter
 from eventlog.metricdefs import MetricFold
 from eventlog.records import RECORD_TYPES, RunFold, apply_update, exit_state, later_step, run_identity, str_keys
-from eventlog.resume import from_log
+from eventlog.runapi.resume import from_log
 from eventlog.server.runstate import RunState as ServerRunState
 from eventlog.sinks.state import run_facts
 from eventlog.sinks.stdout import StdoutSink

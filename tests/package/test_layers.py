@@ -22,17 +22,16 @@ ROOTS = {"eventlog": REPO / "eventlog", "eventlog.sinks": REPO / "sinks", "event
 LAYERS: List[Tuple[str, List[str]]] = [
     ("base", ["eventlog.errors", "eventlog.names", "eventlog.util", "eventlog.protocol"]),
     # the records vocabulary and its fold (with the metric definitions it folds by): what every reader shares
-    ("engine", ["eventlog.logfile", "eventlog.rundir", "eventlog.mediamap", "eventlog.records", "eventlog.metricdefs"]),
+    ("engine", ["eventlog.logfile", "eventlog.rundir", "eventlog.records", "eventlog.metricdefs"]),
     ("run parts", ["eventlog.client.credentials", "eventlog.client.accounts", "eventlog.capture",
-                   "eventlog.terminal", "eventlog.mediabase", "eventlog.runmapping",
+                   "eventlog.terminal", "eventlog.media.base", "eventlog.runapi.mapping",
                    "eventlog.attach.wire", "eventlog.compat.settings",
                    "eventlog.runapi.state"]),  # the registry of runs: runops and artifacts look up the current run
-    ("values", ["eventlog.values", "eventlog.runconfig", "eventlog.runsummary"]),
+    ("values", ["eventlog.values", "eventlog.runapi.config", "eventlog.runapi.summary"]),
     ("media", ["eventlog.media", "eventlog.interop.tfevents"]),  # a Table's cells are values
     # what init() switches on: each takes the run as an argument, none imports the run API
-    ("run integrations", ["eventlog.postimport", "eventlog.integrations"]),
-    ("run API", ["eventlog.settings", "eventlog.runapi", "eventlog.runops", "eventlog.resume",
-                 "eventlog.syncproc", "eventlog.attach", "eventlog.artifacts"]),
+    ("run integrations", ["eventlog.integrations"]),
+    ("run API", ["eventlog.runapi", "eventlog.runops", "eventlog.attach", "eventlog.artifacts"]),
     ("on the run API", ["eventlog.client", "eventlog.compat"]),
     # `import eventlog` and its wandb alias (the same names under another module name)
     ("facade", ["eventlog", "eventlog.compat.wandb"]),
@@ -56,7 +55,7 @@ KNOWN: Dict[Tuple[str, str], str] = {
     # the engine and run API name the sinks once: the run starts its syncer as a process by module
     # name, so no sinks code runs in the run's process (a console_scripts-style entry point for the
     # syncer would take the name out of eventlog/)
-    ("eventlog.syncproc", "eventlog.sinks.syncer"): "`python -m eventlog.sinks.syncer`: the run's syncer process",
+    ("eventlog.runapi.syncproc", "eventlog.sinks.syncer"): "`python -m eventlog.sinks.syncer`: the run's syncer process",
     # unpickling a disabled Run calls init()'s _start, which makes a Run, which inherits runops' mixins
     ("eventlog.runops.attach", "eventlog.runapi.start"): "unpickling a disabled Run starts one with runapi's _start",
     # a Run mixin reaching the attach channel, whose two sides are built on the Run itself: AttachedRun
@@ -316,7 +315,7 @@ if TYPE_CHECKING:
 __all__ = ["eventlog.rundir.export"]
 LAZY = {"Sink": ".jsonl", "ext": ".json"}
 SUFFIX = ".stdout"
-CMD = ["-m", "eventlog.syncproc"]
+CMD = ["-m", "eventlog.runapi.syncproc"]
 ENTRY = "eventlog.server.app:create_app"
 BOOT = "import sys; from eventlog.cli import main; sys.exit(main())"
 MESSAGE = "see eventlog.Run for more"
@@ -342,7 +341,7 @@ def test_imports_are_read_from_every_form_and_only_those(tmp_path):
         (6, "eventlog.sinks.state", False),     # from .module import name
         (9, "eventlog.logfile.reader", True),   # annotations only
         (12, "eventlog.sinks.jsonl", False),    # a relative name in a lazy table (".json" names none)
-        (14, "eventlog.syncproc", False),       # `-m` argument
+        (14, "eventlog.runapi.syncproc", False),       # `-m` argument
         (15, "eventlog.server.app", False),     # module:attr
         (16, "eventlog.cli", False),            # code run with python -c
         (21, "eventlog.client.accounts", False),  # function level, `from package import submodule`
@@ -399,7 +398,7 @@ def test_the_package_s_lazy_forms_are_seen():
     assert "eventlog.runops.metrics" in targets("eventlog.runops")          # PARTS
     assert "eventlog.compat.wandb.sdk" in targets("eventlog.compat.wandb")  # _SUBMODULES
     assert "eventlog.client.readapi" in targets("eventlog")                 # the facade's lazy names
-    assert "eventlog.sinks.syncer" in targets("eventlog.syncproc")          # SYNCER_MODULE
+    assert "eventlog.sinks.syncer" in targets("eventlog.runapi.syncproc")          # SYNCER_MODULE
 
 
 def test_every_module_is_in_a_layer():

@@ -130,7 +130,7 @@ assert [r.body["data"] for r in eventlog.logfile.reader.LogReader("run").records
 """, tmp_path)
     assert "eventlog.logfile.writer" in mods and "eventlog.logfile.reader" in mods
     assert "eventlog.runapi" not in mods
-    assert "eventlog.runconfig" not in mods and "eventlog.media" not in mods
+    assert "eventlog.runapi.config" not in mods and "eventlog.media" not in mods
 
 
 def test_import_eventlog_is_fast(tmp_path):

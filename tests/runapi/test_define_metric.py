@@ -10,7 +10,7 @@ import msgpack
 import pytest
 
 from eventlog.metricdefs import MetricFold
-from eventlog.resume import from_log, from_server
+from eventlog.runapi.resume import from_log, from_server
 from support.dashboard import sign_in
 from support.run import of_type, records
 from support.server import T0, run_record, start_harness, uniq

@@ -108,7 +108,7 @@ def read_acks(path: Path) -> List[Dict[str, Any]]:
 
 def log_state(folder: Path) -> Dict[str, Any]:
     """The run's state computed from its records alone (spec/format.md 3), independently of
-    eventlog.resume: what the next session must come back with."""
+    eventlog.runapi.resume: what the next session must come back with."""
     reader = LogReader(folder)
     recs = list(reader.records())
     assert not reader.damage, reader.damage

@@ -17,7 +17,7 @@ import pytest
 from eventlog import LogReader, LogWriter, runapi
 from eventlog.logfile.inspect import verify
 from eventlog.logfile.reader import log_start_seq
-from eventlog.resume import from_log
+from eventlog.runapi.resume import from_log
 from eventlog.logfile.segment import LOG_DIR, list_segments
 from support.run import of_type, run_folders, scrubbed_env
 

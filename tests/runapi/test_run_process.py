@@ -375,7 +375,7 @@ def test_init_from_a_thread_and_log_from_threads(tmp_path):
 
 
 def test_syncer_is_started_and_waited_for(tmp_path):
-    """init() starts the run's syncer (eventlog.syncproc) and finish() waits for it: with the jsonl
+    """init() starts the run's syncer (eventlog.runapi.syncproc) and finish() waits for it: with the jsonl
     sink, the records are delivered by the time the process ends."""
     script = write(tmp_path / "train.py", """
         import eventlog as wandb

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eventlog import names, settings
+from eventlog import names
+from eventlog.runapi import settings
 from eventlog.errors import ArgumentTypeError, UsageError
 from eventlog.capture.sysinfo import strip_credentials
 from support.run import records

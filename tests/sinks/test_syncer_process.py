@@ -39,7 +39,7 @@ from support.sinks import (
 TRAIN = textwrap.dedent('''
     import os, sys, time
     from eventlog import LogWriter
-    from eventlog.syncproc import start_syncer, wait_syncer
+    from eventlog.runapi.syncproc import start_syncer, wait_syncer
 
     folder, steps, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
@@ -320,7 +320,7 @@ def test_syncer_without_parent_stops_when_the_writer_is_gone(tmp_path):
 
 
 def test_start_syncer_is_off_with_evlog_sinks_none(tmp_path, monkeypatch):
-    from eventlog.syncproc import start_syncer, wait_syncer
+    from eventlog.runapi.syncproc import start_syncer, wait_syncer
 
     monkeypatch.setenv("EVLOG_SINKS", "none")
     assert start_syncer(tmp_path, parent_pid=os.getpid()) is None
@@ -424,7 +424,7 @@ class _TTY:
 
 
 def test_wait_syncer_shows_progress_on_a_terminal(tmp_path, plugins, monkeypatch):
-    from eventlog.syncproc import start_syncer, wait_syncer
+    from eventlog.runapi.syncproc import start_syncer, wait_syncer
 
     monkeypatch.setenv("EVLOG_SINKS", "evtestsinks:SlowSink,jsonl")
     monkeypatch.setenv("TEST_SLOW_DELAY", "1.0")  # well past wait_syncer's quiet 0.5 s, on any machine
