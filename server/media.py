@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from starlette.responses import Response
 
-from eventlog.media import media_kind
+from eventlog.records.media import media_kind
 
 from . import chunkindex
 from . import schema as s

@@ -18,7 +18,7 @@ from eventlog import Cursor, Record
 from eventlog.errors import Error as EvlogError
 # is_media: a media map of a history record (spec/format.md "Media"); media_kind: the `_type` of a
 # media map or of a list of them
-from eventlog.media import is_media_map as is_media, media_kind  # noqa: F401  (the sinks' helpers)
+from eventlog.records.media import is_media_map as is_media, media_kind  # noqa: F401  (the sinks' helpers)
 # flatten: nested maps as one level, {"a": {"b": 1}} -> {"a/b": 1}; media maps are values, not nesting
 from eventlog.rundir.export import flat as flatten  # noqa: F401
 from eventlog.rundir.cursors import SINKS_DIR  # noqa: F401  (<run>/sinks/: the sinks' own files)

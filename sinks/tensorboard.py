@@ -197,7 +197,7 @@ class TensorBoardSink(Sink):
                                       content_type=AUDIO_TYPES.get(str(m.get("format")), "application/octet-stream"))
                 return Summary.Value(tag=tag, audio=audio)
             if kind == "video" and m.get("format") != "gif":
-                from eventlog.media import video_as_gif
+                from eventlog.media.video import video_as_gif
 
                 key = m.get("sha256") or path
                 gif = self._gifs.get(key)

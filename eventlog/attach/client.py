@@ -248,7 +248,7 @@ class AttachedRun(Run):
         try:
             self._link.call("log", (data, step, commit))
         except Unsendable as exc:
-            from ..media import MediaBatch
+            from ..media.batch import MediaBatch
             from ..values import normalize_log_data
 
             normalize_log_data(data if isinstance(data, dict) else self._coerce_data(data), MediaBatch())

@@ -37,7 +37,7 @@ def log_video(path, folder=None, fps=None) -> None:
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
     from ..errors import Error
-    from ..media import Video
+    from ..media.video import Video
 
     key = video_key(folder if folder is not None else os.path.dirname(path))
     try:

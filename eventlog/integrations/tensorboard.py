@@ -247,7 +247,7 @@ class TensorBoardSync:
 
     def _log(self, step: int, data: dict) -> None:
         from ..errors import RunFinishedError
-        from ..media import Media, MediaError
+        from ..media.base import Media, MediaError
 
         for k in list(data):  # bad media from the files (a corrupt image): skip that value
             v = data[k]

@@ -161,7 +161,7 @@ class ImportedRun:
     def _values(self, data: Dict[str, Any], what: str, time: Optional[float]) -> Dict[str, Any]:
         """`data` normalised as log() does (media values stored, a `files` record for new files);
         a value log() would refuse is left out and reported."""
-        from ..media import MediaBatch, store
+        from ..media.batch import MediaBatch, store
         from ..values import FAST_TYPES, INT_MAX, INT_MIN, normalize_log_value
 
         out, batch = {}, MediaBatch()

@@ -106,7 +106,7 @@ def _kind_of(v) -> str:
 def read_run(folder: Path, on_media: Callable, Event=None) -> TbRunData:  # noqa: N803
     """Read every event file of `folder`; media values go through `on_media(key, value)` (which
     stores them and returns their map) as they are met, so images are not held in memory."""
-    from ..media import Media
+    from ..media.base import Media
 
     Event = Event or event_class()  # noqa: N806
     data = TbRunData()
@@ -165,7 +165,7 @@ def read_run(folder: Path, on_media: Callable, Event=None) -> TbRunData:  # noqa
 
 def _stored(map_: dict):
     """A media value already stored by `ImportedRun.media`: only its map is kept, not its bytes."""
-    from ..media import Media, Prepared
+    from ..media.base import Media, Prepared
 
     m = Media()
     m._prepared = Prepared(map_)

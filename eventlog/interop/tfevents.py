@@ -232,7 +232,8 @@ def histogram_from_tensor(values: list):
 
 def convert_value(v, plugins: dict):
     """A history value (float, eventlog.Image/Histogram/Video) of a Summary.Value, or None to skip."""
-    from ..media import Histogram, Image
+    from ..media.base import Histogram
+    from ..media.image import Image
 
     kind = v.WhichOneof("value")
     if kind == "simple_value":

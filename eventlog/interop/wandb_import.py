@@ -358,7 +358,7 @@ class _RunImport:
     def final_summary(self, run: ImportedRun, sess: _Session, t: Optional[float]) -> None:
         """The source's summary keys that the imported rows do not already give (run.summary[k] = v
         in the program, or values wandb computed another way) as one summary record."""
-        from ..media import is_media_map, media_kind
+        from ..records.media import is_media_map, media_kind
         from ..values import same_value
 
         src = {k: decode_raw(v) for k, v in self.summary.items() if k not in INTERNAL_KEYS}

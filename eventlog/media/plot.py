@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import Media, MediaError, Prepared, need_module
+from .base import Media, MediaError, Prepared, need_module
 
 CHART_KINDS = ("line", "scatter", "bar", "histogram", "confusion_matrix", "pr_curve", "roc_curve", "custom")
 MAX_CURVE_POINTS = 1000  # points per class of a ROC curve (evenly thinned beyond)
@@ -30,7 +30,7 @@ class Chart(Media):
         self.title = title
 
     def _encode(self, key: str) -> Prepared:
-        from . import Table
+        from .table import Table
 
         what = f"plot.{self.kind}"
         if not isinstance(self.table, Table):
@@ -104,7 +104,7 @@ def _array(what: str, name: str, v: Any, numeric: bool = True):
 
 
 def _table(columns: List[str], rows: List[list]):
-    from . import Table
+    from .table import Table
 
     return Table(columns=columns, data=rows)
 

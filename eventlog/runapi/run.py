@@ -30,7 +30,7 @@ from ..errors import (
 from .config import Config, normalize as normalize_config
 from .summary import Summary
 from .settings import check_tags
-from ..media import MediaBatch
+from ..media.batch import MediaBatch
 from ..runops import RunOps
 from ..values import FAST_TYPES as _FAST, INT_MAX, INT_MIN, normalize_log_data, normalize_log_value, same_value
 from . import state
@@ -440,7 +440,7 @@ class Run(RunFiles, RunOps):
         with a `files` record (before the history record that references them)."""
         if self._folder is None:
             return
-        from ..media import store
+        from ..media.batch import store
 
         entries = store(self._folder, files, self._media_known)
         if not entries:

@@ -150,7 +150,7 @@ def _log_hist(run, torch, key: str, tensor) -> None:
     """Log a tensor's values as a 64-bin histogram (commit=False); non-finite values are left out."""
     if run._finished:
         return
-    from ..media import Histogram
+    from ..media.base import Histogram
 
     flat = tensor.detach().reshape(-1)
     if flat.is_floating_point():

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from eventlog import __version__
 
-from eventlog.media import media_kind
+from eventlog.records.media import media_kind
 
 from ..media import describe
 from ..wire import jsonable

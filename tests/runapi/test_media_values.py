@@ -213,7 +213,7 @@ def test_video_array_as_gif(ev):
 
 def test_video_array_as_mp4_and_video_files(ev, tmp_path):
     pytest.importorskip("imageio_ffmpeg")
-    from eventlog.media import mp4_info
+    from eventlog.media.video import mp4_info
 
     run = ev.init()
     run.log({"v": ev.Video(frames(t=10, h=15, w=21), fps=5, format="mp4")})  # odd sides are padded
