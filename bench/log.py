@@ -3,8 +3,10 @@
 Prints, for evlog and for the peers that are installed (wandb offline, tensorboardX with
 `add_scalar` x10 per step, trackio), the log calls per second, `import` time, `init()` and
 `finish()` time and peak memory, beside the raw floor measured in the same run: packing the same
-records with msgpack and compressing them into zstd frames in one thread, which is what the log
-writer does at the least. Every figure comes from a fresh subprocess.
+records with msgpack's Packer and compressing them into zstd frames in one thread, which is what
+the log writer does at the least. A second floor encodes with msgspec, the encoder of evlog's hot
+path (the same bytes, made faster), so what the encoder alone is worth shows beside the ratio.
+Every figure comes from a fresh subprocess.
 
 Then the bytes per step of the log at throttled rates (100,000, 1,000 and 10 steps/s) against
 the floor's bytes for the same records, and with `--fsync` the cost of an EVLOG_FSYNC policy.
@@ -62,19 +64,27 @@ def values(i: int) -> dict:
 
 # ------------------------------------------------------------------------- workers
 class Floor:
-    """The raw floor: pack each record, compress 256 KiB frames, write them; one thread, no lock."""
+    """The raw floor: pack each record, compress 256 KiB frames, write them; one thread, no lock.
+    `encoder` "msgpack" (the floor the targets name: msgpack's Packer) or "msgspec" (the encoder
+    evlog's hot path uses: the same bytes, made faster), to show what the encoder alone is worth."""
 
-    def __init__(self, folder: str) -> None:
-        import msgpack
+    def __init__(self, folder: str, encoder: str = "msgpack") -> None:
         import zstandard
 
-        self.packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+        if encoder == "msgspec":
+            import msgspec
+
+            self.pack = msgspec.msgpack.Encoder().encode
+        else:
+            import msgpack
+
+            self.pack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
         self.cctx = zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True)
-        self.f = open(os.path.join(folder, "floor.zst"), "wb")
+        self.f = open(os.path.join(folder, f"floor-{encoder}.zst"), "wb")
 
     def run(self, start: int, stop: int) -> float:
         """Seconds to write records start..stop-1 (the frame in progress is written at the end)."""
-        pack, now, compress, write = self.packer.pack, time.time, self.cctx.compress, self.f.write
+        pack, now, compress, write = self.pack, time.time, self.cctx.compress, self.f.write
         buf, size = [], 0
         t0 = time.perf_counter()
         for i in range(start, stop):
@@ -116,13 +126,14 @@ def worker_evlog(n: int, folder: str, floor_too: bool) -> dict:
 
     out = {"import_in_process_ms": (time.perf_counter() - t) * 1000}
     floor = Floor(folder) if floor_too else None
+    floor2 = Floor(folder, "msgspec") if floor_too else None
     t = time.perf_counter()
     run = eventlog.init(dir=folder, project="bench", mode="offline")
     out["init_ms"] = (time.perf_counter() - t) * 1000
     log, flush = run.log, run.save
     rounds = 10 if n >= 10 else 1
     bounds = [n * r // rounds for r in range(rounds + 1)]
-    log_s, floor_s, ratios, rss = 0.0, 0.0, [], [round(rss_mib(), 1)]
+    log_s, floor_s, floor2_s, ratios, rss = 0.0, 0.0, 0.0, [], [round(rss_mib(), 1)]
     log_cpu, floor_cpu = 0.0, 0.0
     for r in range(rounds):
         c = time.process_time()  # every thread of the process: the writer thread's work counts too
@@ -140,6 +151,7 @@ def worker_evlog(n: int, folder: str, floor_too: bool) -> dict:
             floor_cpu += time.process_time() - c
             floor_s += fs
             ratios.append(fs / dt)
+            floor2_s += floor2.run(bounds[r], bounds[r + 1])
     out["rate"], out["rss"] = n / log_s, rss
     t = time.perf_counter()
     run.finish()
@@ -147,7 +159,9 @@ def worker_evlog(n: int, folder: str, floor_too: bool) -> dict:
     out["peak_rss_mib"] = peak_rss_mib()
     if floor is not None:
         floor.close()
+        floor2.close()
         out["floor_rate"] = n / floor_s
+        out["floor_msgspec_rate"] = n / floor2_s
         out["round_ratios"] = ratios
         out["cpu_ratio"] = floor_cpu / log_cpu if log_cpu else None
     # a second run in the same process: init() without the first-use imports
@@ -403,6 +417,9 @@ def main(argv=None) -> int:
     rows.append(["x floor", f"{ev['rate'] / floor_rate:.2f}", "1.00"]
                 + [f"{results[p]['rate'] / floor_rate:.3f}" if "rate" in results[p] else "-" for p in peers])
     rows.append(["x floor, CPU time of all threads", f"{ev['cpu_ratio']:.2f}", "1.00", *[""] * len(peers)])
+    fm = ev["floor_msgspec_rate"]
+    rows.append(["x the floor with msgspec's encoder", f"{ev['rate'] / fm:.2f}", f"{floor_rate / fm:.2f}",
+                 *[""] * len(peers)])
     rows.append(["evlog is N x faster", "", ""]
                 + [f"{ev['rate'] / results[p]['rate']:.0f}" if "rate" in results[p] else "-" for p in peers])
     rows.append(["import (ms)", fmt(results["import_ms"]["evlog"], digits=1), ""]

@@ -28,7 +28,7 @@ def run_state(run) -> dict:
         "entity": run._entity, "group": run._group, "job_type": run._job_type, "folder": str(run._folder),
         "mode": run._mode, "url": run._url, "start_time": run._start_time, "resumed": run._resumed,
         "pid": os.getpid(), "step": run._step, "finished": run._finished,
-        "config": dict(run._config._items), "summary": dict(run._summary._items),
+        "config": dict(run._config._items), "summary": dict(run._summary_view()),
     }
 
 
@@ -151,7 +151,7 @@ class Channel:
                 elif op in OWNER_CALLS:
                     value = getattr(run, op)(*args, **kwargs)
                     if op in STATE_CALLS:
-                        value = {"config": dict(run._config._items), "summary": dict(run._summary._items)}
+                        value = {"config": dict(run._config._items), "summary": dict(run._summary_view())}
                 else:
                     raise ValueError(f"the attach channel has no operation {op!r}")
                 status = "ok"

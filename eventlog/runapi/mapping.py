@@ -30,6 +30,10 @@ class RunMapping:
     def _remove(self, keys: Iterable[str]) -> None:
         raise NotImplementedError
 
+    def _view(self) -> Dict[str, Any]:
+        """The items as they stand, for reads (Summary folds the run's last row in first)."""
+        return self._items
+
     # ------------------------------------------------------------------ writes
     def __setitem__(self, key: str, value: Any) -> None:
         self._set({key: value})
@@ -41,63 +45,63 @@ class RunMapping:
             self._set({key: value})
 
     def __delitem__(self, key: str) -> None:
-        if key not in self._items:
+        if key not in self._view():
             raise KeyError(key)
         self._remove([key])
 
     def __delattr__(self, key: str) -> None:
-        if key not in self._items:
+        if key not in self._view():
             raise AttributeError(key)
         self._remove([key])
 
     # ------------------------------------------------------------------- reads
     def __getitem__(self, key: str) -> Any:
-        return deep_copy(self._items[key])
+        return deep_copy(self._view()[key])
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("__"):
             raise AttributeError(key)
         try:
-            return deep_copy(self._items[key])
+            return deep_copy(self._view()[key])
         except KeyError:
             raise AttributeError(f"{self._what} has no key {key!r}") from None
 
     def get(self, key: str, default: Any = None) -> Any:
-        return deep_copy(self._items[key]) if key in self._items else default
+        return deep_copy(self._view()[key]) if key in self._view() else default
 
     def __contains__(self, key: object) -> bool:
-        return key in self._items
+        return key in self._view()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._items))
+        return iter(list(self._view()))
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._view())
 
     def keys(self) -> List[str]:
-        return list(self._items.keys())
+        return list(self._view().keys())
 
     def values(self) -> List[Any]:
-        return [deep_copy(v) for v in self._items.values()]
+        return [deep_copy(v) for v in self._view().values()]
 
     def items(self) -> List[Tuple[str, Any]]:
-        return [(k, deep_copy(v)) for k, v in self._items.items()]
+        return [(k, deep_copy(v)) for k, v in self._view().items()]
 
     def as_dict(self) -> Dict[str, Any]:
         """A (deep) copy as a plain dict."""
-        return deep_copy(self._items)
+        return deep_copy(self._view())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, type(self)):
-            return self._items == other._items
+            return self._view() == other._view()
         if isinstance(other, dict):
-            return self._items == other
+            return self._view() == other
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._items!r})"
+        return f"{type(self).__name__}({self._view()!r})"
 
     def __dir__(self) -> List[str]:
-        return list(super().__dir__()) + list(self._items)
+        return list(super().__dir__()) + list(self._view())

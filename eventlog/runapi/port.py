@@ -45,6 +45,7 @@ class RunPort:
         if ident.get("job_type") is not None:
             run._job_type = ident["job_type"]
         run._config._items.update(config)
+        run._fold_summary()
         run._summary._items.update(summary)  # in place: the Run holds this very dict
         if metrics is not None:
             run._mfold = metrics

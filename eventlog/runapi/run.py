@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 from ..errors import (
     ArgumentTypeError,
@@ -45,7 +45,8 @@ _MAX_KNOWN_KEYS = 100_000  # log() keys remembered as checked; beyond, new keys 
 _deferred_signal = None  # a signal's handling, while the main thread held a run's lock (hooks.py)
 
 
-_PLAIN = frozenset({float, bool, type(None)})  # values msgpack always packs (LogWriter.append_plain)
+_PLAIN = frozenset({float, bool, type(None)})  # a plain row's values (LogWriter.append_plain)
+_SUM_MAX = 1.8e19  # a row of numbers summing beyond may hold an int beyond 64 bits: checked one by one
 
 
 def _encodes(key: str) -> bool:
@@ -126,8 +127,12 @@ class Run(RunFiles, RunOps):
         self._summary = Summary(self)
         self._summary_items = self._summary._items
         self._append = writer.append_record  # ("history", dict): append() without its argument checks
-        self._append_plain = writer.append_plain  # the same for rows msgpack cannot fail on
-        self._pending_plain = False  # the pending row holds only what append_plain takes
+        self._append_plain = writer.append_plain  # the same for plain rows (numbers, bools, None)
+        self._pending_plain = False  # the pending row is plain
+        self._numbers = True  # the last plain row held only numbers and bools: sum() checks the next
+        self._last_keys = None  # the keys of the last row log() took (a view of it; None: none to compare)
+        self._pending_same = False  # the pending row has the keys of the row committed before it
+        self._pending_loose = False  # the pending row was let through by sum() (see _checked)
         self._ok_keys = set()  # keys log() has seen to be non-empty str: the fast path's key check
         state._all_runs.add(self)
 
@@ -327,17 +332,33 @@ class Run(RunFiles, RunOps):
         """
         if type(data) is not dict:
             data = self._coerce_data(data)
-        # the hot path: plain values under keys seen before are stored as they are (in a copy);
-        # floats, bools and None cannot fail to pack, so their row takes the writer's append_plain
-        if _PLAIN.issuperset(map(type, data.values())) and self._ok_keys.issuperset(data):
-            data = data.copy()
-            plain = True
-        else:
-            plain = False
-            if _FAST.issuperset(map(type, data.values())) and self._ok_keys.issuperset(data):
+        # the hot path, under keys checked before (those of the last row first: then the summary
+        # need not take that row, this one replaces each of its values): a plain row (numbers,
+        # bools, None) is stored as it is (in a copy) and written by the writer's append_plain,
+        # other plain values (str) the same through append_record. After a row of numbers, sum()
+        # tells the next one in a loop of C: anything else raises or sums to another type (an int
+        # beyond 64 bits, to a large total). What sum() lets through that the encoder refuses
+        # (subclasses of int or float, a Fraction) is checked where it is written (_checked).
+        plain = loose = False  # loose: let through by sum(), not checked value by value
+        last_keys = self._last_keys
+        same = data.keys() == last_keys
+        keyed = same or self._ok_keys.issuperset(data)
+        if keyed:
+            if self._numbers:
+                try:
+                    total = sum(data.values(), 0.0)
+                    plain = loose = type(total) is float and -_SUM_MAX < total < _SUM_MAX
+                except Exception:  # noqa: BLE001 - not numbers (a value's __radd__ may raise anything)
+                    pass
+            if not plain:
+                plain = _PLAIN.issuperset(map(type, data.values()))
+                self._numbers = plain and None not in data.values()  # sum() raises on None
+            if plain or _FAST.issuperset(map(type, data.values())):
                 data = data.copy()
             else:
                 data = self._slow_data(data)
+        else:
+            data = self._slow_data(data)
         if step is not None and (type(step) is not int or not 0 <= step <= INT_MAX):
             step = _check_step(step)
         if commit is not None and type(commit) is not bool:
@@ -362,28 +383,57 @@ class Run(RunFiles, RunOps):
                                 self._append_plain("history", {"step": cur, "data": pending})
                             else:
                                 self._append("history", {"step": cur, "data": pending})
-                            self._summary_items.update(pending)
+                            if self._tail is not None and not self._pending_same:
+                                self._summary_items.update(self._tail)
+                            self._tail = pending
                             self._last_step = cur
+                        elif self._pending_loose:
+                            self._rewrite_row(cur, pending)
                         else:
                             self._row(cur, pending)
-                    except UnpackableValueError as exc:
-                        self._drop_row(cur, pending, exc)
+                    except UnpackableValueError:
+                        self._rewrite_row(cur, pending)
                     pending = None
                 elif pending is not None:
                     pending = None
                 self._step = cur = step
-            if pending is not None:
-                pending.update(data)
-                data = pending
-                plain = plain and self._pending_plain
+            if pending is not None:  # merged, the row is written by _row: its parts checked first
+                if loose:
+                    data = self._checked(data)  # a refusal leaves the pending row as it was
+                if self._pending_loose:
+                    self._pending_loose = False
+                    self._pending = pending = self._loose_row(cur, pending)
+                if pending is not None:
+                    pending.update(data)
+                    data = pending
+                plain = same = loose = False
+                self._last_keys = None
+            elif not (same and self._last_keys is last_keys):  # (a row dropped meanwhile resets it)
+                same = False
+                # a view of this copy's keys (changed only by a merge, which resets it); only keys
+                # the fast path checked stand for checked keys
+                self._last_keys = data.keys() if keyed else None
             if commit or (commit is None and step is None):
                 self._pending = None
                 if data:
-                    self._row(cur, data)
+                    if plain and self._mfold is None:  # _row, inlined: the hot path
+                        try:
+                            self._append_plain("history", {"step": cur, "data": data})
+                        except UnpackableValueError:
+                            self._row(cur, self._checked(data))
+                        else:
+                            if self._tail is not None and not same:
+                                self._summary_items.update(self._tail)
+                            self._tail = data
+                            self._last_step = cur
+                    else:
+                        self._row(cur, self._checked(data) if loose else data)
                 self._step = cur + 1
             else:
                 self._pending = data
                 self._pending_plain = plain
+                self._pending_loose = loose
+                self._pending_same = same
         finally:
             lock.release()
             if _deferred_signal is not None:
@@ -479,29 +529,96 @@ class Run(RunFiles, RunOps):
         data = self._pending
         self._pending = None
         if data:
+            if self._pending_loose:
+                self._rewrite_row(self._step, data)
+                return
             try:
                 self._row(self._step, data)
+            except UnpackableValueError:
+                self._rewrite_row(self._step, data)
+
+    # A row sum() let through (loose) is written by append_plain, whose encoder refuses all but
+    # exact floats, bools and 64-bit ints; where it goes another way, or the encoder refuses it,
+    # it is checked value by value first, as log() checks any row.
+    def _checked(self, data: dict) -> dict:
+        """The data of this log() call, loose, checked (lock held): a bad value raises
+        LogValueError, with its warning record, as log()'s own check would have."""
+        try:
+            return normalize_log_data(data, None)
+        except LogValueError as exc:
+            self._last_keys = None  # this row is not written: the next one is not compared with it
+            self._warn_record(f"log() refused: {exc}", list(data.keys()), shown=True)
+            raise
+
+    def _loose_row(self, step: int, data: dict) -> Optional[dict]:
+        """A pending loose row (an earlier call's) checked: None when a value is refused, the row
+        dropped with a warning (lock held)."""
+        try:
+            return normalize_log_data(data, None)
+        except LogValueError as exc:
+            self._drop_row(step, data, exc)
+            return None
+
+    def _rewrite_row(self, step: int, data: dict) -> None:
+        """A pending row that is loose or that the writer refused: written checked, or dropped with
+        a warning when a value is refused (lock held)."""
+        self._last_keys = None  # the next row follows another one than the row it was compared with
+        fixed = self._loose_row(step, data)
+        if fixed is not None:
+            try:
+                self._row(step, fixed)
             except UnpackableValueError as exc:
-                self._drop_row(self._step, data, exc)
+                self._drop_row(step, data, exc)
 
     def _drop_row(self, step: int, data: dict, exc: Exception) -> None:
-        """A pending row that cannot be encoded (a str with a lone surrogate): reported with a
-        warning record and a warning, not written; the calls after it go on (lock held)."""
+        """A pending row that cannot be written (a str with a lone surrogate, or a value only the
+        encoder refuses): reported with a warning record and a warning; the calls after it go on
+        (lock held)."""
+        self._last_keys = None
         keys = [str(k).encode("utf-8", "backslashreplace").decode("utf-8") for k in data]
-        msg = (f"the row of step {step} was not written: {exc}; log keys and str values as valid "
-               f"UTF-8 text (keys: {', '.join(sorted(keys))})")
+        hint = "; log keys and str values as valid UTF-8 text" if isinstance(exc, UnpackableValueError) else ""
+        msg = (f"the row of step {step} was not written: {exc}{hint} (keys: {', '.join(sorted(keys))})")
         self._warn_record(msg, keys, shown=True)
         warnings.warn(EvlogWarning(msg), stacklevel=4)
 
     def _row(self, step: int, data: dict) -> None:
         """Write the history row of `step` (lock held): a `history` record and the summary, or
         through the metric definitions once there are some (eventlog/runops/metrics.py)."""
+        self._fold_summary()
         if self._mfold is None:
             self._append("history", {"step": step, "data": data})
             self._summary_items.update(data)
         else:
             self._metric_row(step, data)
         self._last_step = step
+
+    # The summary without a dict update a row: log()'s inlined commits leave the last row as the
+    # tail, over the summary, and drop the tail they replace when the new row has its keys (each
+    # of its values is overwritten); anything else that writes or needs the summary folds it in.
+    _tail = None  # the last committed row, not folded into the summary yet
+
+    def _fold_summary(self) -> None:
+        """Fold the last row into the summary (lock held)."""
+        tail = self._tail
+        if tail is not None:
+            self._summary_items.update(tail)
+            self._tail = None
+
+    def _summary_view(self) -> dict:
+        """The summary as it stands, for run.summary's reads: folded here when the run's lock is
+        free, else (this thread holds it, or another thread is logging) a merged copy."""
+        tail = self._tail
+        if tail is None:
+            return self._summary._items
+        if self._lock.acquire(blocking=False):
+            try:
+                self._fold_summary()
+            finally:
+                self._leave()
+            return self._summary._items
+        merged = dict(self._summary._items)
+        merged.update(tail)
+        return merged
 
     # --------------------------------------------------------------- config etc.
     def _config_update(self, src: dict, *, allow_val_change=None, only_missing: bool = False) -> None:
@@ -542,6 +659,7 @@ class Run(RunFiles, RunOps):
         if media.files:
             self._store_media(media.files)
         with self._open():
+            self._fold_summary()
             remove = [k for k in remove if k in self._summary._items and k not in norm]
             if not norm and not remove:
                 return
@@ -589,6 +707,7 @@ class Run(RunFiles, RunOps):
                     if self._pending is not None:
                         self._commit()
                     self._files_at_finish()
+                    self._fold_summary()
                     self._writer.append("summary", {"update": self._summary._items})
                     self._writer.append("exit", {
                         "exit_code": exit_code, "runtime": time.monotonic() - self._t0,
@@ -623,6 +742,7 @@ class Run(RunFiles, RunOps):
             signame = f"signal {signum}"
         if self._pending is not None:
             self._commit()
+        self._fold_summary()
         self._writer.append("summary", {"update": self._summary._items})
         self._writer.append("exit", {
             "exit_code": 128 + signum, "runtime": time.monotonic() - self._t0, "interrupted": True,

@@ -18,6 +18,9 @@ class Summary(RunMapping):
 
     _what = "summary"
 
+    def _view(self) -> dict:
+        return self._run._summary_view()
+
     def _set(self, d: dict) -> None:
         self._run._summary_update(d, ())
 

@@ -1,13 +1,17 @@
-"""LogWriter.append_plain (the run API's hot path, issue 14): records packed straight into one
-buffer must come out exactly like append_record's, in seq order with every other record, framed
-under the size bound, and a value that cannot be packed must never reach that buffer (msgpack
-empties it on a failed pack, which would lose the records in it)."""
+"""LogWriter.append_plain (the run API's hot path, issue 14): records encoded by msgspec must come
+out exactly like append_record's (msgpack's Packer: the same bytes), in seq order with every other
+record, framed under the size bound, and a body the encoder refuses must be refused whole, losing
+no other record."""
 from __future__ import annotations
 
 import math
 import random
 
+import msgpack
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eventlog
 from eventlog import LogReader, LogWriter
@@ -53,6 +57,35 @@ def test_plain_and_other_records_interleave_in_seq_order(tmp_path):
     assert [r.body for r in recs] == [b for _, b in expected]
 
 
+plain_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+    st.integers(-(2 ** 63), 2 ** 64 - 1), st.text(max_size=40))
+plain_keys = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seq=st.integers(0, 2 ** 63 - 1), when=st.floats(0, 4e9), step=st.integers(0, 2 ** 64 - 1),
+       data=st.dictionaries(plain_keys, plain_values, max_size=40))
+def test_the_plain_encoder_writes_the_bytes_of_msgpack_s_packer(seq, when, step, data):
+    record = [seq, "history", when, {"step": step, "data": data}]
+    assert msgspec.msgpack.Encoder().encode(record) == msgpack.packb(record, use_bin_type=True)
+
+
+def test_a_body_the_encoder_refuses_is_refused_whole(tmp_path):
+    class Sub(float):
+        pass
+
+    w = LogWriter(tmp_path, "plain4")
+    w.append_plain("history", {"step": 0, "data": {"x": 1.0}})
+    for bad in (Sub(1.0), 2 ** 64, "\udc80", object()):
+        with pytest.raises(UnpackableValueError):
+            w.append_plain("history", {"step": 1, "data": {"x": 2.0, "bad": bad}})
+    w.append_plain("history", {"step": 1, "data": {"x": 3.0}})
+    w.close()
+    recs = read_back(tmp_path)
+    assert [(r.seq, r.body["data"]) for r in recs] == [(0, {"x": 1.0}), (1, {"x": 3.0})]
+
+
 def test_plain_records_are_framed_under_the_size_bound(tmp_path):
     w = LogWriter(tmp_path, "plain2", frame_bytes=4096, flush_interval=60)
     body = {"step": 0, "data": {f"m{k}": k * 0.5 for k in range(10)}}
@@ -61,10 +94,11 @@ def test_plain_records_are_framed_under_the_size_bound(tmp_path):
         w.append_plain("history", dict(body))
     w.close()
     frames = frames_of(tmp_path)
-    sizes = [sum(len(r.body["data"]) for r in f.records) for f in frames]
+    sizes = [sum(len(msgpack.packb(list(r), use_bin_type=True)) for r in f.records) for f in frames]
+    one = max(len(msgpack.packb(list(r), use_bin_type=True)) for f in frames for r in f.records)
     assert len(frames) > 50, "the size bound must finish frames while appending"
-    assert all(len(f.records) <= 64 * 2 for f in frames[:-1]), [len(f.records) for f in frames]
-    assert sum(len(f.records) for f in frames) == 5000 and sizes
+    assert all(4096 <= size < 4096 + one for size in sizes[:-1]), sizes  # finished by the record that reaches it
+    assert sum(len(f.records) for f in frames) == 5000
 
 
 def test_plain_records_reach_the_journal_before_any_frame(tmp_path):
