@@ -330,17 +330,7 @@ class LogWriter:
             except (TypeError, ValueError, OverflowError) as exc:
                 self._packer.reset()
                 raise UnpackableValueError(f"record cannot be encoded: {exc}") from None
-            self._seq = seq + 1
-            buf = self._buf
-            if not buf:
-                self._buf_first_seq = seq
-                self._cond.notify()  # the worker writes it within commit_interval
-            buf.append(packed)
-            self._frame_len += len(packed)
-            if self._frame_len >= self.frame_bytes:
-                self._seal_locked()
-                while len(self._pending) > _MAX_PENDING_FRAMES and self._error is None:
-                    self._cond.wait()
+            self._add_locked(seq, packed)
             return seq
 
     def append_plain(self, type: str, body: Dict[str, Any]) -> int:
@@ -360,20 +350,25 @@ class LogWriter:
                 packed = self._encode([seq, type, _now(), body])
             except Exception as exc:  # noqa: BLE001 - msgspec's TypeError, OverflowError, EncodeError
                 raise UnpackableValueError(f"record cannot be encoded: {exc}") from None
-            self._seq = seq + 1
-            buf = self._buf
-            if not buf:
-                self._buf_first_seq = seq
-                self._cond.notify()  # the worker writes it within commit_interval
-            buf.append(packed)
-            self._frame_len += len(packed)
-            if self._frame_len >= self.frame_bytes:
-                self._seal_locked()
-                while len(self._pending) > _MAX_PENDING_FRAMES and self._error is None:
-                    self._cond.wait()
+            self._add_locked(seq, packed)
             return seq
         finally:
             lock.release()
+
+    def _add_locked(self, seq: int, packed: bytes) -> None:
+        """Queue the encoded record `seq` for the worker, finishing the frame at its size bound
+        and waiting while too many finished frames are pending (lock held)."""
+        self._seq = seq + 1
+        buf = self._buf
+        if not buf:
+            self._buf_first_seq = seq
+            self._cond.notify()  # the worker writes it within commit_interval
+        buf.append(packed)
+        self._frame_len += len(packed)
+        if self._frame_len >= self.frame_bytes:
+            self._seal_locked()
+            while len(self._pending) > _MAX_PENDING_FRAMES and self._error is None:
+                self._cond.wait()
 
     def _refuse(self) -> None:
         if self._forked:
