@@ -67,7 +67,8 @@ class RunMapping:
             raise AttributeError(f"{self._what} has no key {key!r}") from None
 
     def get(self, key: str, default: Any = None) -> Any:
-        return deep_copy(self._view()[key]) if key in self._view() else default
+        view = self._view()
+        return deep_copy(view[key]) if key in view else default
 
     def __contains__(self, key: object) -> bool:
         return key in self._view()
