@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventlog
-from eventlog import LogReader
 from eventlog.errors import LogValueError
 from eventlog.runapi import run as runmod
+from support.run import of_type, records
 
 np = pytest.importorskip("numpy")
 
@@ -42,10 +42,7 @@ VALUES = [0.5, -0.0, float("nan"), float("inf"), -float("inf"), 1e300, 3, -1, 0,
 
 
 def history(folder):
-    reader = LogReader(folder)
-    recs = list(reader.records())
-    assert not reader.damage, reader.damage
-    return [(r.body["step"], _typed(r.body["data"])) for r in recs if r.type == "history"]
+    return [(r.body["step"], _typed(r.body["data"])) for r in of_type(records(folder), "history")]
 
 
 def _typed(value):
@@ -127,8 +124,7 @@ def test_what_only_the_encoder_refuses_is_refused_by_the_call_that_logs_it(ev, t
                                    (1, {"a": ("float", 2.5), "b": ("int", 4)}),
                                    (2, {"a": ("int", 1)})]
     assert type(run.summary["b"]) is int and run.summary["a"] == 1
-    recs = list(LogReader(run.folder).records())
-    refused = [r.body for r in recs if r.type == "warning" and r.body["message"].startswith("log() refused")]
+    refused = [r.body for r in of_type(records(run.folder), "warning") if r.body["message"].startswith("log() refused")]
     assert [w["keys"] for w in refused] == [["a", "f"], ["a", "b"]]
 
 
@@ -170,7 +166,7 @@ def folded_summary(run) -> dict:
 
     run._writer.flush()
     fold = RunFold()
-    for r in LogReader(run.folder).records():
+    for r in records(run.folder):
         fold.feed(r.seq, r.type, r.body)
     return fold.summary
 
